@@ -1,0 +1,36 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Kbuild reads ./Kbuild for the module itself; this Makefile is the entry
+# point for people.
+#
+#   make run      build what is missing, boot QEMU virt arm64, demo /dev/ion
+#   make test     KUnit + kselftests on the qemu and debug kernels
+#   make shell    an interactive shell in the VM
+#   make bench    rust-ion against /dev/dma_heap/system, same boot
+#
+#   make modules KDIR=/path/to/kernel [ARCH=arm64 LLVM=1]
+#                 build ion_rs.ko against a board's kernel (external module)
+
+KDIR ?= /lib/modules/$(shell uname -r)/build
+FLAVOUR ?= qemu
+
+# A kernel that does not know CONFIG_ION_RS (a board's unpatched kernel)
+# gets the options here. Add CONFIG_ION_RS_KUNIT_TEST=y if it has KUNIT=y.
+ION_RS_CONFIG ?= CONFIG_ION_RS=m CONFIG_ION_RS_HEAP_SYSTEM=y
+
+modules modules_install clean:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) $(ION_RS_CONFIG) $@
+
+run:
+	scripts/run.sh $(FLAVOUR)
+
+test:
+	scripts/test.sh
+
+shell:
+	scripts/vm.sh $(FLAVOUR) shell
+
+bench:
+	scripts/bench.sh
+
+.PHONY: modules modules_install clean run test shell bench

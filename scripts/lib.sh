@@ -1,0 +1,71 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared settings for rust-ion's scripts. Sourced, never run.
+#
+# Everything that is built or downloaded lives under $RUST_ION_CACHE, outside
+# the work tree, keyed by what determines it.
+
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${RUST_ION_CACHE:-$HOME/.cache/rust-ion}
+KVER=7.3
+ROOT=$CACHE/root-trixie
+# Host tools mode: KDIR=/path/to/built/kernel uses the host's toolchain and
+# skips the build root entirely.
+NATIVE=${KDIR:+1}
+
+log() { printf '[rust-ion] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# step NAME CMD...: run CMD, print what it did and how long it took.
+step() {
+	local name=$1 t0 rc=0
+	shift
+	t0=$(date +%s.%N)
+	log "$name ..."
+	# A subshell outside any conditional, so that set -e holds inside it.
+	set +e
+	(
+		set -e
+		"$@"
+	)
+	rc=$?
+	set -e
+	log "$name: $(printf '%.1f' "$(echo "$(date +%s.%N) - $t0" | bc)") s (rc=$rc)"
+	return $rc
+}
+
+# The Debian mirror comes from the host's own apt configuration so that no
+# host name is written into the repository.
+debian_mirror() {
+	cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
+		awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}
+		     /^deb / && $2 !~ /security/ {print $2; exit}' || true
+}
+
+# inroot CMD...: run CMD inside the trixie build root, in a private mount
+# namespace so that no mount outlives it. The work tree and the cache are
+# bound at the same paths, so paths mean the same inside and out.
+inroot() {
+	if [ -n "$NATIVE" ]; then
+		"$@"
+		return
+	fi
+	[ -n "${ROOT_BOOTSTRAP:-}" ] || [ -f "$ROOT/.rust-ion-stamp" ] ||
+		die "no build root; run scripts/buildroot.sh"
+	unshare --mount --fork --propagation private bash -c '
+		set -e
+		R=$1 top=$2 cache=$3 cwd=$4
+		shift 4
+		mount -t proc proc "$R/proc"
+		mount --rbind /sys "$R/sys"
+		mount --rbind /dev "$R/dev"
+		for d in "$top" "$cache"; do
+			mkdir -p "$R$d"
+			mount --bind "$d" "$R$d"
+		done
+		exec chroot "$R" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
+			PATH=/usr/lib/llvm-19/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+			bash -c "cd \"\$0\" && exec \"\$@\"" "$cwd" "$@"
+	' _ "$ROOT" "$TOP" "$CACHE" "$PWD" "$@"
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Build ion_rs.ko both ways against a built kernel, warning-free:
+#   - external: make -C BUILD M=TOP MO=... W=1 CLIPPY=1 (the .ko the VM loads)
+#   - in-tree:  drivers/ion_rs in the kernel tree, CONFIG_ION_RS=m
+#   scripts/module.sh FLAVOUR BUILD      prints the external output directory
+. "$(dirname "$0")/lib.sh"
+
+flavour=$1
+BUILD=$2
+MOD=$CACHE/mod/$flavour
+mkdir -p "$MOD"
+SRC=$(readlink -f "$BUILD/source")
+ln -sfn "$TOP" "$SRC/drivers/ion_rs"
+
+# Warnings are errors here: rustc, clippy and W=1 C warnings alike.
+checked_make() {
+	local logf=$1
+	shift
+	inroot make -C "$BUILD" ARCH=arm64 LLVM=1 -j"$(nproc)" "$@" >"$logf" 2>&1 || {
+		cat "$logf" >&2
+		return 1
+	}
+	if grep -E '(^|[ :])(warning|error)(\[[a-z0-9_:]+\])?:' "$logf" >&2; then
+		log "warnings in the build: $logf"
+		return 1
+	fi
+}
+
+step "external module build (W=1 CLIPPY=1, $flavour)" checked_make "$MOD/build.log" \
+	M="$TOP" MO="$MOD" W=1 CLIPPY=1 \
+	CONFIG_ION_RS=m CONFIG_ION_RS_HEAP_SYSTEM=y CONFIG_ION_RS_KUNIT_TEST=y modules
+# In-tree: the kernel's .config has CONFIG_ION_RS=m (see kernel.sh), so an
+# incremental `modules` rebuilds only drivers/ion_rs.
+step "in-tree module build ($flavour)" checked_make "$MOD/intree.log" modules
+[ -f "$BUILD/drivers/ion_rs/ion_rs.ko" ] || die "in-tree build made no ion_rs.ko"
+echo "$MOD"

@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Read the guests' console logs and judge the run.
+
+usage: report.py NAME=CONSOLE.LOG ...
+
+Prints one TAP line per test (kselftests, and KUnit cases from dmesg), every
+kernel report found, and a last line "N passed, N failed, N skipped". Exits
+non-zero on any failure, any kernel report, a guest that did not finish, a
+test binary that did not finish its plan, or a run in which nothing passed.
+"""
+import re
+import sys
+
+RESULT = re.compile(r"^(not ok|ok) (\d+) (.*?)(?:\s+#\s*(SKIP|TODO)\b(.*))?$")
+KUNIT_CASE = re.compile(r"^ {4}(not ok|ok) (\d+) (\S.*?)(?:\s+#\s*(SKIP)\b(.*))?$")
+PLAN = re.compile(r"^1\.\.(\d+)$")
+STAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
+# What the kernel prints when something is wrong. Any of these fails the run.
+REPORTS = [
+    r"\bBUG:", r"\bWARNING:", r"\bOops\b", r"KASAN:", r"Kernel panic",
+    r"suspected memory leak", r"unreferenced object", r"possible circular locking",
+    r"possible recursive locking", r"inconsistent lock state", r"lockdep",
+    r"DMA-API:", r"Unable to handle kernel", r"UBSAN:", r"list_(add|del) corruption",
+    r"rcu_sched self-detected stall", r"hung_task", r"@@@ FAIL",
+]
+REPORT = re.compile("|".join(REPORTS))
+
+
+def judge(name, path):
+    counts = {"pass": 0, "fail": 0, "skip": 0}
+    problems = []
+    lines = open(path, errors="replace").read().splitlines()
+
+    def result(ok, what, skip=False):
+        if skip:
+            counts["skip"] += 1
+            print(f"ok - [{name}] {what} # SKIP")
+        elif ok:
+            counts["pass"] += 1
+            print(f"ok - [{name}] {what}")
+        else:
+            counts["fail"] += 1
+            print(f"not ok - [{name}] {what}")
+
+    for ln in lines:
+        if REPORT.search(ln):
+            problems.append(ln.strip())
+
+    section = None
+    plan = seen = 0
+    in_dmesg = finished = False
+    kunit_suite = None
+    kunit_cases = 0
+    for raw in lines:
+        ln = raw.rstrip("\r")
+        m = re.match(r"^@@@ BEGIN kselftest (\S+)", ln)
+        if m:
+            section, plan, seen = m.group(1), None, 0
+            continue
+        m = re.match(r"^@@@ END kselftest (\S+) rc=(\d+)", ln)
+        if m and section:
+            if plan is None or seen != plan:
+                result(False, f"{section}: plan {plan}, {seen} results (did it crash?)")
+            elif m.group(2) != "0" and counts["fail"] == 0:
+                result(False, f"{section}: exit status {m.group(2)}")
+            section = None
+            continue
+        if section:
+            m = PLAN.match(ln)
+            if m:
+                plan = int(m.group(1))
+            m = RESULT.match(ln)
+            if m:
+                seen += 1
+                result(m.group(1) == "ok", f"{section}: {m.group(3)}", m.group(4) == "SKIP")
+            continue
+        if ln.startswith("@@@ BEGIN dmesg"):
+            in_dmesg = True
+            continue
+        if ln.startswith("@@@ END dmesg"):
+            in_dmesg, finished = False, True
+            continue
+        if in_dmesg:
+            body = STAMP.sub("", ln)
+            m = re.match(r"^ {4}# Subtest: (\S+)", body)
+            if m:
+                kunit_suite = m.group(1)
+                continue
+            m = KUNIT_CASE.match(body)
+            if m and kunit_suite:
+                kunit_cases += 1
+                result(m.group(1) == "ok", f"kunit {kunit_suite}: {m.group(3)}", m.group(4) == "SKIP")
+    if section:
+        result(False, f"{section}: the guest stopped inside this test")
+    if not finished:
+        problems.append("the guest did not finish (hang, crash or timeout)")
+    if "rust_ion.mode=test" in open(path, errors="replace").read() and kunit_cases == 0:
+        problems.append("no KUnit case ran")
+    for p in problems:
+        print(f"# [{name}] kernel report: {p}")
+    return counts, problems
+
+
+def main(argv):
+    total = {"pass": 0, "fail": 0, "skip": 0}
+    bad = 0
+    for arg in argv:
+        name, path = arg.split("=", 1)
+        counts, problems = judge(name, path)
+        for k in total:
+            total[k] += counts[k]
+        if problems:
+            # A kernel report is a failure of its own, even if every test passed.
+            total["fail"] += 1
+            print(f"not ok - [{name}] console free of kernel reports ({path})")
+            bad = 1
+    if total["pass"] == 0:
+        print("# nothing passed: a run that tests nothing is not green")
+        bad = 1
+    print(f"{total['pass']} passed, {total['fail']} failed, {total['skip']} skipped")
+    return 1 if bad or total["fail"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# The test command: KUnit and kselftests in QEMU virt arm64, on the qemu and
+# the debug kernel (FLAVOURS overrides), judged by report.py. Ends with
+# "N passed, N failed, N skipped" and exits non-zero on any failure or
+# kernel report.
+. "$(dirname "$0")/lib.sh"
+
+t0=$(date +%s)
+step "build root" "$TOP/scripts/buildroot.sh"
+logs=()
+for f in ${FLAVOURS:-qemu debug}; do
+	log=$("$TOP/scripts/vm.sh" "$f" test) || die "could not run the $f VM"
+	logs+=("$f=$log")
+done
+rc=0
+inroot python3 "$TOP/scripts/report.py" "${logs[@]}" || rc=$?
+log "console logs: ${logs[*]}"
+log "test run: $(($(date +%s) - t0)) s, exit $rc"
+exit $rc

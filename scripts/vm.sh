@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Build the guest's userspace and initramfs, boot QEMU virt arm64.
+#   scripts/vm.sh FLAVOUR MODE   (MODE: run, test, shell, bench)
+# Prints the console log's path on stdout (not for shell).
+. "$(dirname "$0")/lib.sh"
+
+flavour=${1:?usage: vm.sh qemu|debug run|test|shell|bench}
+mode=${2:?usage: vm.sh qemu|debug run|test|shell|bench}
+BUILD=$("$TOP/scripts/kernel.sh" "$flavour")
+MOD=$("$TOP/scripts/module.sh" "$flavour" "$BUILD")
+OUT=$CACHE/out/$flavour
+mkdir -p "$OUT"
+
+userspace() {
+	inroot make -s -C "$TOP/tools/testing/selftests/ion" \
+		O="$OUT/tests" KSRC="$(cat "$BUILD/source-dir" 2>/dev/null || true)"
+}
+
+initramfs() {
+	local r=$OUT/initramfs
+	rm -rf "$r"
+	mkdir -p "$r"/{bin,sbin,proc,sys,dev,tmp,lib/modules,tests}
+	cp "$ROOT/usr/bin/busybox" "$r/bin/busybox"
+	for a in sh mount insmod rmmod dmesg poweroff sed cat echo sleep ls setsid \
+		grep head cut tr mkdir stat; do
+		ln -s busybox "$r/bin/$a"
+	done
+	cp "$TOP/scripts/guest/init" "$r/init"
+	cp "$MOD/ion_rs.ko" "$r/lib/modules/"
+	cp "$OUT"/tests/bin/* "$r/bin/"
+	cp "$OUT"/tests/selftests/* "$r/tests/"
+	inroot sh -c "cd '$r' && find . | cpio -o -H newc --quiet | gzip -1 >'$OUT/initramfs.cpio.gz'"
+}
+
+step "build guest userspace" userspace
+step "pack initramfs" initramfs
+
+mem=1G
+[ "$flavour" = debug ] && mem=2G
+append="console=ttyAMA0 cma=64M panic=-1 quiet rust_ion.mode=$mode ${RUST_ION_APPEND:-}"
+qemu=(qemu-system-aarch64 -M virt -cpu max -smp 2 -m "$mem" -nographic -no-reboot
+	-net none -kernel "$BUILD/arch/arm64/boot/Image"
+	-initrd "$OUT/initramfs.cpio.gz" -append "$append")
+
+if [ "$mode" = shell ]; then
+	inroot "${qemu[@]}"
+	exit 0
+fi
+log=$OUT/console-$mode.log
+# A hung guest fails the run: QEMU is killed after the timeout.
+tmo=${RUST_ION_VM_TIMEOUT:-600}
+step "boot $flavour kernel ($mode)" inroot timeout -k 5 "$tmo" "${qemu[@]}" \
+	</dev/null >"$log" 2>&1 || log "QEMU exited non-zero (timeout is ${tmo} s)"
+echo "$log"
