@@ -125,3 +125,14 @@ unsigned long rust_ion_totalram_pages(void)
 {
 	return totalram_pages();
 }
+
+/* GFP composites that bindgen does not turn into constants. */
+const gfp_t rust_ion_gfp_highuser = GFP_HIGHUSER;
+const gfp_t rust_ion_gfp_comp = __GFP_COMP;
+const gfp_t rust_ion_gfp_noretry = __GFP_NORETRY;
+const gfp_t rust_ion_gfp_reclaim = __GFP_RECLAIM;
+
+int rust_ion_dma_mapping_error(struct device *dev, dma_addr_t addr)
+{
+	return dma_mapping_error(dev, addr);
+}

@@ -33,5 +33,11 @@ void rust_ion_flush_vmap(void *vaddr, int size);
 void *rust_ion_dma_to_virt(struct device *dev, dma_addr_t addr);
 bool rust_ion_swiotlb_forced(struct device *dev);
 unsigned long rust_ion_totalram_pages(void);
+int rust_ion_dma_mapping_error(struct device *dev, dma_addr_t addr);
+
+extern const gfp_t rust_ion_gfp_highuser;
+extern const gfp_t rust_ion_gfp_comp;
+extern const gfp_t rust_ion_gfp_noretry;
+extern const gfp_t rust_ion_gfp_reclaim;
 
 #endif /* _ION_HELPERS_H */

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The C side of rust-ion: `ion_helpers.c`, linked into the same module.
+//!
+//! Each function wraps a static inline or macro that 7.3's bindings do not
+//! reach, with the contract of the function it wraps.
+
+use kernel::bindings::{
+    device, dma_addr_t, dma_data_direction, gfp_t, page, scatterlist, sg_table, vm_area_struct,
+};
+use kernel::ffi::{c_int, c_uint, c_ulong, c_void};
+
+// Every struct here crosses by pointer only. The lint looks at what the
+// bindgen structs would be by value (lockdep maps, zero-sized arrays), which
+// never happens; the kernel's own `bindings` crate allows it for the same
+// reason.
+#[allow(improper_ctypes)]
+extern "C" {
+    pub(crate) fn rust_ion_sync_sgtable_for_cpu(
+        dev: *mut device,
+        sgt: *mut sg_table,
+        dir: dma_data_direction,
+    );
+    pub(crate) fn rust_ion_sync_sgtable_for_device(
+        dev: *mut device,
+        sgt: *mut sg_table,
+        dir: dma_data_direction,
+    );
+    pub(crate) fn rust_ion_sg_set_page(sg: *mut scatterlist, page: *mut page, len: c_uint, off: c_uint);
+    pub(crate) fn rust_ion_sg_page(sg: *mut scatterlist) -> *mut page;
+    pub(crate) fn rust_ion_sg_length(sg: *mut scatterlist) -> c_uint;
+    pub(crate) fn rust_ion_sg_offset(sg: *mut scatterlist) -> c_uint;
+    pub(crate) fn rust_ion_page_to_pfn(page: *mut page) -> c_ulong;
+    pub(crate) fn rust_ion_nth_page(page: *mut page, n: c_ulong) -> *mut page;
+    pub(crate) fn rust_ion_dma_coerce_mask(dev: *mut device) -> c_int;
+    pub(crate) fn rust_ion_vma_writecombine(vma: *mut vm_area_struct);
+    pub(crate) fn rust_ion_vma_pgoff(vma: *mut vm_area_struct) -> c_ulong;
+    pub(crate) fn rust_ion_vma_start(vma: *mut vm_area_struct) -> c_ulong;
+    pub(crate) fn rust_ion_vma_end(vma: *mut vm_area_struct) -> c_ulong;
+    pub(crate) fn rust_ion_remap_pfn_range(
+        vma: *mut vm_area_struct,
+        addr: c_ulong,
+        pfn: c_ulong,
+        size: c_ulong,
+    ) -> c_int;
+    pub(crate) fn rust_ion_vmap(pages: *mut *mut page, count: c_uint, wc: bool) -> *mut c_void;
+    pub(crate) fn rust_ion_vunmap(addr: *const c_void);
+    pub(crate) fn rust_ion_invalidate_vmap(vaddr: *mut c_void, size: c_int);
+    pub(crate) fn rust_ion_flush_vmap(vaddr: *mut c_void, size: c_int);
+    pub(crate) fn rust_ion_dma_to_virt(dev: *mut device, addr: dma_addr_t) -> *mut c_void;
+    pub(crate) fn rust_ion_swiotlb_forced(dev: *mut device) -> bool;
+    pub(crate) fn rust_ion_totalram_pages() -> c_ulong;
+    pub(crate) fn rust_ion_dma_mapping_error(dev: *mut device, addr: dma_addr_t) -> c_int;
+
+    pub(crate) static rust_ion_gfp_highuser: gfp_t;
+    pub(crate) static rust_ion_gfp_comp: gfp_t;
+    pub(crate) static rust_ion_gfp_noretry: gfp_t;
+    pub(crate) static rust_ion_gfp_reclaim: gfp_t;
+}
