@@ -1,12 +1,36 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! rust-ion: the Ion memory allocator, in Rust.
+//!
+//! `/dev/ion` allocates buffers from heaps and exports them as dma-bufs,
+//! with the userspace ABI of staging Ion from 4.12 to 5.10 (`uapi/ion.h`).
+//! This file holds the module, the misc device and the ioctl dispatch; the
+//! logic lives in `buffer.rs`, `dma_buf_ops.rs` and `heaps/`.
 
+mod buffer;
+mod dma_buf_ops;
+mod ffi;
+mod heaps;
+mod sg;
+mod stats;
+#[cfg(CONFIG_ION_RS_KUNIT_TEST)]
+mod tests;
+mod uapi;
+
+use buffer::Buffer;
+use core::{fmt, mem::size_of};
+use heaps::Heap;
 use kernel::{
-    c_str,
+    bindings,
+    debugfs::{self, Dir, Writer},
+    fs::{file::FileDescriptorReservation, File},
     miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
+    page::PAGE_SIZE,
     prelude::*,
+    sync::{atomic::Relaxed, Arc},
+    uaccess::{UserPtr, UserSlice},
 };
+use uapi::{IonAllocationData, IonHeapData, IonHeapQuery};
 
 module! {
     type: IonModule,
@@ -14,32 +38,195 @@ module! {
     authors: ["rust-ion developers"],
     description: "Ion memory allocator",
     license: "GPL",
+    imports_ns: ["DMA_BUF"],
+}
+
+/// The state shared by every open `/dev/ion`: the heaps, highest id first.
+pub(crate) struct Ion {
+    heaps: KVec<Arc<Heap>>,
+}
+
+/// Rounds `len` up to whole pages; 0 and overflow are `EINVAL`.
+pub(crate) fn page_align(len: u64) -> Result<usize> {
+    let len = usize::try_from(len).map_err(|_| EINVAL)?;
+    let aligned = len.checked_add(PAGE_SIZE - 1).ok_or(EINVAL)? & !(PAGE_SIZE - 1);
+    if aligned == 0 {
+        return Err(EINVAL);
+    }
+    Ok(aligned)
+}
+
+impl Ion {
+    /// Tries the heaps in `mask` from the highest id down; the first success
+    /// wins. No heap in the mask is `ENODEV`; otherwise the last heap's error.
+    fn allocate(&self, len: usize, mask: u32, flags: u32) -> Result<Arc<Buffer>> {
+        let mut last = ENODEV;
+        for heap in self.heaps.iter().filter(|h| mask & (1 << h.id) != 0) {
+            match Buffer::new(heap, len, flags) {
+                Ok(b) => return Ok(b),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+}
+
+/// `/sys/kernel/debug/ion/stats`: one `key value` per line.
+struct StatsView(Arc<Ion>);
+
+impl Writer for StatsView {
+    fn write(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for h in self.0.heaps.iter() {
+            let name = h.name.to_str().unwrap_or("?");
+            writeln!(f, "heap.{name}.id {}", h.id)?;
+            writeln!(f, "heap.{name}.type {}", h.ty as u32)?;
+            writeln!(f, "heap.{name}.bytes {}", h.bytes.load(Relaxed))?;
+            writeln!(f, "heap.{name}.buffers {}", h.buffers.load(Relaxed))?;
+        }
+        for (name, c) in stats::all() {
+            writeln!(f, "{name} {}", c.load(Relaxed))?;
+        }
+        Ok(())
+    }
 }
 
 #[pin_data]
 struct IonModule {
+    ion: Arc<Ion>,
     #[pin]
-    _miscdev: MiscDeviceRegistration<IonDev>,
+    miscdev: MiscDeviceRegistration<IonFile>,
+    _stats: Pin<KBox<debugfs::File<StatsView>>>,
+    _debugfs: Dir,
 }
 
 impl kernel::InPlaceModule for IonModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
-        let options = MiscDeviceOptions {
-            name: c_str!("ion"),
-        };
         try_pin_init!(Self {
-            _miscdev <- MiscDeviceRegistration::register(options),
+            ion: Arc::new(Ion { heaps: heaps::create_all()? }, GFP_KERNEL)?,
+            _debugfs: Dir::new(c"ion"),
+            _stats: KBox::pin_init(_debugfs.read_only_file(c"stats", StatsView(ion.clone())), GFP_KERNEL)?,
+            miscdev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"ion" }),
+        })
+        .pin_chain(|this| {
+            // The misc device is the device that new uncached buffers are
+            // cleaned for: it needs a DMA mask, as dma-buf heaps' devices do.
+            // SAFETY: The device was just registered and lives as long as
+            // the module.
+            kernel::error::to_result(unsafe { ffi::rust_ion_dma_coerce_mask(misc_dev(&this.miscdev)) })
         })
     }
 }
 
-struct IonDev;
+/// The `struct device` of the registered `/dev/ion`.
+fn misc_dev(misc: &MiscDeviceRegistration<IonFile>) -> *mut bindings::device {
+    // SAFETY: A registered misc device has its `this_device` set.
+    unsafe { (*misc.as_raw()).this_device }
+}
+
+/// An open `/dev/ion`.
+///
+/// # Invariants
+///
+/// `dev` is the misc device of the module, which outlives every open file
+/// (the file's operations pin the module).
+struct IonFile {
+    ion: Arc<Ion>,
+    dev: *mut bindings::device,
+}
+
+// SAFETY: `dev` is only passed to the DMA API, from any thread, while alive.
+unsafe impl Send for IonFile {}
+// SAFETY: As above; `ion` is `Sync`.
+unsafe impl Sync for IonFile {}
+
+impl IonFile {
+    fn alloc(&self, arg: usize) -> Result<isize> {
+        let (mut r, mut w) =
+            UserSlice::new(UserPtr::from_addr(arg), size_of::<IonAllocationData>()).reader_writer();
+        let mut data: IonAllocationData = r.read()?;
+        let len = page_align(data.len)?;
+        let buffer = self.ion.allocate(len, data.heap_id_mask, data.flags)?;
+        if !buffer.cached() {
+            // SAFETY: `dev` is our misc device, alive while the file is open,
+            // and its DMA mask was set at init.
+            unsafe { buffer.clean_for_device(self.dev) }?;
+        }
+        let fd = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
+        let exported = dma_buf_ops::export(buffer)?;
+        data.fd = fd.reserved_fd();
+        // If the result cannot be copied back, `fd` and `exported` drop here:
+        // the fd is returned unused and the buffer is freed.
+        w.write(&data)?;
+        exported.install(fd);
+        Ok(0)
+    }
+
+    fn heap_query(&self, arg: usize) -> Result<isize> {
+        let (mut r, mut w) =
+            UserSlice::new(UserPtr::from_addr(arg), size_of::<IonHeapQuery>()).reader_writer();
+        let mut q: IonHeapQuery = r.read()?;
+        if q.reserved0 != 0 || q.reserved1 != 0 || q.reserved2 != 0 {
+            return Err(EINVAL);
+        }
+        let heaps = &self.ion.heaps;
+        if q.heaps == 0 {
+            q.cnt = heaps.len() as u32;
+        } else {
+            if q.cnt == 0 {
+                return Err(EINVAL);
+            }
+            let n = core::cmp::min(q.cnt as usize, heaps.len());
+            let addr = usize::try_from(q.heaps).map_err(|_| EFAULT)?;
+            let mut out =
+                UserSlice::new(UserPtr::from_addr(addr), n * size_of::<IonHeapData>()).writer();
+            for h in heaps.iter().take(n) {
+                // Every byte that reaches userspace is set: the name is
+                // NUL-padded and the reserved fields are zero.
+                let mut name = [0u8; uapi::MAX_HEAP_NAME];
+                let bytes = h.name.to_bytes();
+                let l = core::cmp::min(bytes.len(), uapi::MAX_HEAP_NAME - 1);
+                name[..l].copy_from_slice(&bytes[..l]);
+                out.write(&IonHeapData {
+                    name,
+                    type_: h.ty as u32,
+                    heap_id: h.id,
+                    reserved0: 0,
+                    reserved1: 0,
+                    reserved2: 0,
+                })?;
+            }
+            q.cnt = n as u32;
+        }
+        w.write(&q)?;
+        Ok(0)
+    }
+}
 
 #[vtable]
-impl MiscDevice for IonDev {
+impl MiscDevice for IonFile {
     type Ptr = KBox<Self>;
 
-    fn open(_file: &kernel::fs::File, _misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
-        Ok(KBox::new(IonDev, GFP_KERNEL)?)
+    fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
+        // SAFETY: The only registration of this type is the `miscdev` field
+        // of the module, which outlives every open file.
+        let module = unsafe { &*kernel::container_of!(core::ptr::from_ref(misc), IonModule, miscdev) };
+        Ok(KBox::new(
+            // INVARIANT: the module's own misc device.
+            IonFile {
+                ion: module.ion.clone(),
+                dev: misc_dev(misc),
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    fn ioctl(me: &IonFile, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        match cmd {
+            uapi::ION_IOC_ALLOC => me.alloc(arg),
+            uapi::ION_IOC_HEAP_QUERY => me.heap_query(arg),
+            // Userspace probes the legacy FREE to tell the ABIs apart.
+            uapi::ION_IOC_FREE_LEGACY => Err(ENOTTY),
+            _ => Err(ENOTTY),
+        }
     }
 }

@@ -1,0 +1,445 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! An Ion buffer and its attachments: the exporter's logic, in safe code
+//! but for the DMA API calls, each with its argument.
+//!
+//! The caching model (see Documentation/ion.rst):
+//! - every attachment gets its own copy of the buffer's sg_table;
+//! - `map` maps that copy for the importer's device with `dma_map_sgtable`,
+//!   adding `DMA_ATTR_SKIP_CPU_SYNC` for uncached buffers; `unmap` undoes
+//!   exactly that mapping, with the same direction and attributes;
+//! - `begin_cpu_access`/`end_cpu_access` sync every *mapped* attachment and
+//!   the kernel vmap alias, for cached buffers;
+//! - nothing syncs on page faults (there are none: mmap maps it all).
+//!
+//! Lock order: the dma-buf core's `dma_resv` lock (held around map, unmap,
+//! vmap and vunmap) comes before `Buffer::inner`. `inner` is a leaf: no
+//! other lock is taken under it.
+
+use crate::{
+    ffi,
+    heaps::{Heap, Pages},
+    sg::{Entry, SgTable},
+    stats,
+};
+use core::ptr::NonNull;
+use kernel::{
+    bindings,
+    error::to_result,
+    ffi::{c_ulong, c_void},
+    new_mutex,
+    page::PAGE_SIZE,
+    prelude::*,
+    sync::{Arc, Mutex},
+};
+
+/// `ION_FLAG_CACHED`.
+pub(crate) const ION_FLAG_CACHED: u32 = 1;
+
+/// A DMA direction, checked when it comes from C.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Direction(bindings::dma_data_direction);
+
+impl Direction {
+    pub(crate) const BIDIRECTIONAL: Self = Self(bindings::dma_data_direction::DMA_BIDIRECTIONAL);
+    pub(crate) const TO_DEVICE: Self = Self(bindings::dma_data_direction::DMA_TO_DEVICE);
+    pub(crate) const FROM_DEVICE: Self = Self(bindings::dma_data_direction::DMA_FROM_DEVICE);
+
+    pub(crate) fn from_raw(d: bindings::dma_data_direction) -> Result<Self> {
+        [Self::BIDIRECTIONAL, Self::TO_DEVICE, Self::FROM_DEVICE]
+            .into_iter()
+            .find(|x| x.0 == d)
+            .ok_or(EINVAL)
+    }
+}
+
+/// How an attachment's table is mapped.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Mapping {
+    pub(crate) dir: Direction,
+    pub(crate) attrs: usize,
+}
+
+/// One importer's view of the buffer.
+///
+/// # Invariants
+///
+/// - `dev` is the importer's device, valid from attach to detach: the
+///   dma-buf core hands it to us in `attach` and the importer keeps it
+///   alive until `detach`, which drops this value.
+/// - `table` is mapped for `dev` exactly when `mapped` is `Some`, with
+///   those direction and attributes.
+pub(crate) struct Attachment {
+    /// The `struct dma_buf_attachment` this belongs to, as a key only.
+    key: usize,
+    dev: NonNull<bindings::device>,
+    table: SgTable,
+    mapped: Option<Mapping>,
+}
+
+// SAFETY: `dev` is only used for DMA API calls, which any thread may make
+// while the device is alive (see the invariants).
+unsafe impl Send for Attachment {}
+
+impl Attachment {
+    fn map(&mut self, m: Mapping) -> Result {
+        if self.mapped.is_some() {
+            return Err(EBUSY);
+        }
+        // SAFETY: `dev` is alive (invariant) and `table` is a valid,
+        // unmapped table (invariant: `mapped` is `None`).
+        to_result(unsafe {
+            bindings::dma_map_sgtable(self.dev.as_ptr(), self.table.as_raw(), m.dir.0, m.attrs)
+        })?;
+        // INVARIANT: mapped just now, with `m`.
+        self.mapped = Some(m);
+        stats::MAPS.add(1, stats::Relaxed);
+        Ok(())
+    }
+
+    fn unmap(&mut self) -> Result {
+        let m = self.mapped.take().ok_or(EINVAL)?;
+        // SAFETY: `table` is mapped for `dev` with `m` (invariant), and
+        // `dev` is alive.
+        unsafe {
+            bindings::dma_unmap_sgtable(self.dev.as_ptr(), self.table.as_raw(), m.dir.0, m.attrs)
+        };
+        stats::UNMAPS.add(1, stats::Relaxed);
+        Ok(())
+    }
+
+    fn sync(&self, for_cpu: bool, dir: Direction) {
+        if self.mapped.is_none() {
+            return;
+        }
+        // SAFETY: `table` is mapped for `dev` (invariant), which is alive.
+        unsafe {
+            if for_cpu {
+                ffi::rust_ion_sync_sgtable_for_cpu(self.dev.as_ptr(), self.table.as_raw(), dir.0);
+            } else {
+                ffi::rust_ion_sync_sgtable_for_device(self.dev.as_ptr(), self.table.as_raw(), dir.0);
+            }
+        }
+        if for_cpu {
+            stats::SYNCS_FOR_CPU.add(1, stats::Relaxed);
+        } else {
+            stats::SYNCS_FOR_DEVICE.add(1, stats::Relaxed);
+        }
+    }
+}
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        // An importer that detaches without unmapping still gets its mapping
+        // undone before the table is freed.
+        let _ = self.unmap();
+        stats::ATTACHMENTS.add(-1, stats::Relaxed);
+    }
+}
+
+/// The kernel's vmap alias of the whole buffer.
+///
+/// # Invariants
+///
+/// `vaddr` was returned by `vmap` for the buffer's pages and is unmapped
+/// once, when the last user goes (`count` drops to zero).
+struct Vmap {
+    vaddr: NonNull<c_void>,
+    count: usize,
+}
+
+// SAFETY: The address is a kernel mapping usable from any thread.
+unsafe impl Send for Vmap {}
+
+struct Inner {
+    attachments: KVec<Attachment>,
+    vmap: Option<Vmap>,
+}
+
+/// A buffer: pages from one heap, described by one sg_table.
+///
+/// It lives in an `Arc`, whose one reference the dma-buf holds from export
+/// to release; it is freed when the last dma-buf reference goes.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Buffer {
+    /// The buffer's own table; attachments get copies, it is never mapped.
+    sgt: SgTable,
+    pages: Pages,
+    len: usize,
+    flags: u32,
+    #[pin]
+    inner: Mutex<Inner>,
+}
+
+impl Buffer {
+    /// Allocates `len` bytes (page-aligned, non-zero) from `heap`.
+    pub(crate) fn new(heap: &Arc<Heap>, len: usize, flags: u32) -> Result<Arc<Self>> {
+        let pages = heap.allocate(len, flags)?;
+        let sgt = SgTable::new(pages.chunks().iter().map(|c| Entry {
+            page: c.page,
+            len: c.len() as u32,
+            offset: 0,
+        }))?;
+        Arc::pin_init(
+            pin_init!(Buffer {
+                sgt,
+                pages,
+                len,
+                flags,
+                inner <- new_mutex!(Inner {
+                    attachments: KVec::new(),
+                    vmap: None,
+                }),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn cached(&self) -> bool {
+        self.flags & ION_FLAG_CACHED != 0
+    }
+
+    pub(crate) fn table(&self) -> &SgTable {
+        &self.sgt
+    }
+
+    /// Cleans the CPU caches of a new uncached buffer, so that memory that
+    /// the CPU zeroed is ready for DMA before anyone maps it without sync.
+    /// A map and unmap for `dev` (TO_DEVICE) does exactly the maintenance
+    /// needed. It goes segment by segment, no larger than the device can map
+    /// at once, so that it also works where the DMA API bounces (swiotlb).
+    ///
+    /// # Safety
+    ///
+    /// `dev` must be a live device with a DMA mask.
+    pub(crate) unsafe fn clean_for_device(&self, dev: *mut bindings::device) -> Result {
+        let dir = Direction::TO_DEVICE.0;
+        // SAFETY: `dev` is live (caller).
+        let max = unsafe { bindings::dma_max_mapping_size(dev) };
+        let seg = core::cmp::max(PAGE_SIZE, max & !(PAGE_SIZE - 1));
+        for c in self.pages.chunks() {
+            let mut off = 0;
+            while off < c.len() {
+                let size = core::cmp::min(seg, c.len() - off);
+                // SAFETY: `[off, off + size)` lies inside the chunk, which is
+                // ours; `dev` is live (caller).
+                let addr = unsafe { bindings::dma_map_page_attrs(dev, c.page.as_ptr(), off, size, dir, 0) };
+                // SAFETY: `addr` was just returned by a map for `dev`.
+                to_result(unsafe { ffi::rust_ion_dma_mapping_error(dev, addr) })?;
+                // SAFETY: `addr` was mapped for `dev` with these arguments.
+                unsafe { bindings::dma_unmap_page_attrs(dev, addr, size, dir, 0) };
+                off += size;
+            }
+        }
+        Ok(())
+    }
+
+    /// The attributes a mapping for an importer gets.
+    ///
+    /// Uncached buffers skip CPU sync: their CPU mappings are write-combined
+    /// and the buffer was cleaned once at allocation. Mainline 7.3 has no
+    /// per-attachment `dma_map_attrs` (Android's kernels do); `requested`
+    /// is where such a request comes in.
+    pub(crate) fn map_attrs(&self, requested: usize) -> usize {
+        let skip = bindings::DMA_ATTR_SKIP_CPU_SYNC as usize;
+        if self.cached() {
+            requested & skip
+        } else {
+            skip
+        }
+    }
+
+    /// A new attachment for `dev`, with its own copy of the table.
+    ///
+    /// # Safety
+    ///
+    /// `dev` must stay valid until [`Buffer::detach`] is called with `key`.
+    pub(crate) unsafe fn attach(&self, key: usize, dev: NonNull<bindings::device>) -> Result {
+        let table = self.sgt.dup()?;
+        let mut inner = self.inner.lock();
+        if inner.attachments.iter().any(|a| a.key == key) {
+            return Err(EEXIST);
+        }
+        // INVARIANT: `dev` lives until detach (caller); the table is new
+        // and unmapped.
+        inner.attachments.push(
+            Attachment {
+                key,
+                dev,
+                table,
+                mapped: None,
+            },
+            GFP_KERNEL,
+        )?;
+        stats::ATTACHMENTS.add(1, stats::Relaxed);
+        Ok(())
+    }
+
+    /// Drops the attachment `key`, unmapping it if the importer did not.
+    pub(crate) fn detach(&self, key: usize) {
+        let mut inner = self.inner.lock();
+        if let Some(i) = inner.attachments.iter().position(|a| a.key == key) {
+            // Dropped (and unmapped if need be) under the lock, so that no
+            // sync can see it half gone.
+            drop(inner.attachments.remove(i));
+        }
+    }
+
+    /// Maps attachment `key` for its device; returns its table.
+    pub(crate) fn map(&self, key: usize, dir: Direction, attrs: usize) -> Result<*mut bindings::sg_table> {
+        let mut inner = self.inner.lock();
+        let a = inner.attachments.iter_mut().find(|a| a.key == key).ok_or(EINVAL)?;
+        a.map(Mapping { dir, attrs })?;
+        Ok(a.table.as_raw())
+    }
+
+    /// Unmaps attachment `key`, exactly as it was mapped.
+    pub(crate) fn unmap(&self, key: usize, table: *mut bindings::sg_table) -> Result {
+        let mut inner = self.inner.lock();
+        let a = inner.attachments.iter_mut().find(|a| a.key == key).ok_or(EINVAL)?;
+        if a.table.as_raw() != table {
+            return Err(EINVAL);
+        }
+        a.unmap()
+    }
+
+    /// Makes the buffer coherent for the CPU (`for_cpu`) or for devices.
+    pub(crate) fn cpu_access(&self, for_cpu: bool, dir: Direction) {
+        let inner = self.inner.lock();
+        if let Some(v) = &inner.vmap {
+            let len = self.len as i32;
+            // SAFETY: `vaddr` maps `len` bytes (invariant of `Vmap`).
+            unsafe {
+                if for_cpu {
+                    ffi::rust_ion_invalidate_vmap(v.vaddr.as_ptr(), len);
+                } else {
+                    ffi::rust_ion_flush_vmap(v.vaddr.as_ptr(), len);
+                }
+            }
+        }
+        if !self.cached() {
+            return;
+        }
+        for a in inner.attachments.iter() {
+            a.sync(for_cpu, dir);
+        }
+    }
+
+    /// The number of attachments, and of those that are mapped.
+    pub(crate) fn attachment_counts(&self) -> (usize, usize) {
+        let inner = self.inner.lock();
+        let mapped = inner.attachments.iter().filter(|a| a.mapped.is_some()).count();
+        (inner.attachments.len(), mapped)
+    }
+
+    /// A kernel mapping of the whole buffer, refcounted.
+    pub(crate) fn vmap(&self) -> Result<NonNull<c_void>> {
+        let mut inner = self.inner.lock();
+        if let Some(v) = &mut inner.vmap {
+            v.count += 1;
+            return Ok(v.vaddr);
+        }
+        let npages = self.len / PAGE_SIZE;
+        let mut pages = KVec::with_capacity(npages, GFP_KERNEL)?;
+        for c in self.pages.chunks() {
+            for i in 0..(1usize << c.order) {
+                // SAFETY: `i` is inside the run of `1 << order` pages.
+                let p = unsafe { ffi::rust_ion_nth_page(c.page.as_ptr(), i as c_ulong) };
+                pages.push(p, GFP_KERNEL)?;
+            }
+        }
+        let count = u32::try_from(pages.len()).map_err(|_| ENOMEM)?;
+        // SAFETY: `pages` holds `count` valid pages of this buffer, which
+        // outlive the mapping (unmapped in `vunmap` or on drop).
+        let vaddr = unsafe { ffi::rust_ion_vmap(pages.as_mut_ptr(), count, !self.cached()) };
+        let vaddr = NonNull::new(vaddr).ok_or(ENOMEM)?;
+        // INVARIANT: a fresh mapping of the buffer with one user.
+        inner.vmap = Some(Vmap { vaddr, count: 1 });
+        stats::VMAPS.add(1, stats::Relaxed);
+        Ok(vaddr)
+    }
+
+    /// Drops one user of the kernel mapping.
+    pub(crate) fn vunmap(&self) {
+        let mut inner = self.inner.lock();
+        let last = match &mut inner.vmap {
+            Some(v) => {
+                v.count -= 1;
+                v.count == 0
+            }
+            None => false,
+        };
+        if last {
+            if let Some(v) = inner.vmap.take() {
+                // SAFETY: the last user is gone; `vaddr` came from `vmap`.
+                unsafe { ffi::rust_ion_vunmap(v.vaddr.as_ptr()) };
+                stats::VMAPS.add(-1, stats::Relaxed);
+            }
+        }
+    }
+
+    /// Maps the buffer into `vma`, from page offset `pgoff` of the buffer.
+    ///
+    /// # Safety
+    ///
+    /// `vma` must be a VMA being set up by mmap, whose size and offset the
+    /// dma-buf core has checked against the buffer's size.
+    pub(crate) unsafe fn mmap(&self, vma: *mut bindings::vm_area_struct) -> Result {
+        // SAFETY: `vma` is valid (caller).
+        let (pgoff, start, end) = unsafe {
+            (
+                ffi::rust_ion_vma_pgoff(vma) as usize,
+                ffi::rust_ion_vma_start(vma) as usize,
+                ffi::rust_ion_vma_end(vma) as usize,
+            )
+        };
+        if !self.cached() {
+            // SAFETY: `vma` is being set up; changing its protection is allowed.
+            unsafe { ffi::rust_ion_vma_writecombine(vma) };
+        }
+        let mut skip = pgoff.checked_mul(PAGE_SIZE).ok_or(EINVAL)?;
+        let mut addr = start;
+        for c in self.pages.chunks() {
+            if addr >= end {
+                break;
+            }
+            let len = c.len();
+            if skip >= len {
+                skip -= len;
+                continue;
+            }
+            let size = core::cmp::min(len - skip, end - addr);
+            // SAFETY: the chunk's pages are ours and live as long as the
+            // buffer, which the dma-buf file (pinned by the VMA) keeps.
+            let pfn = unsafe { ffi::rust_ion_page_to_pfn(c.page.as_ptr()) } as usize + skip / PAGE_SIZE;
+            // SAFETY: `[addr, addr + size)` is inside the VMA.
+            to_result(unsafe {
+                ffi::rust_ion_remap_pfn_range(vma, addr as c_ulong, pfn as c_ulong, size as c_ulong)
+            })?;
+            addr += size;
+            skip = 0;
+        }
+        if addr < end {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Buffer {
+    fn drop(self: Pin<&mut Self>) {
+        // Every attachment is detached before release, but an unbalanced
+        // vmap must not leak the mapping.
+        let mut inner = self.inner.lock();
+        if let Some(v) = inner.vmap.take() {
+            // SAFETY: `vaddr` came from `vmap` and no user can be left now.
+            unsafe { ffi::rust_ion_vunmap(v.vaddr.as_ptr()) };
+            stats::VMAPS.add(-1, stats::Relaxed);
+        }
+    }
+}
