@@ -21,7 +21,7 @@ checked_make() {
 		cat "$logf" >&2
 		return 1
 	}
-	if grep -E '(^|[ :])(warning|error)(\[[a-z0-9_:]+\])?:' "$logf" >&2; then
+	if grep -E '(^|[ :])(warning|error|ERROR)(\[[a-z0-9_:]+\])?:' "$logf" >&2; then
 		log "warnings in the build: $logf"
 		return 1
 	fi

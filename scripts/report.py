@@ -20,9 +20,9 @@ STAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
 REPORTS = [
     r"\bBUG:", r"\bWARNING:", r"\bOops\b", r"KASAN:", r"Kernel panic",
     r"suspected memory leak", r"unreferenced object", r"possible circular locking",
-    r"possible recursive locking", r"inconsistent lock state", r"lockdep",
-    r"DMA-API:", r"Unable to handle kernel", r"UBSAN:", r"list_(add|del) corruption",
-    r"rcu_sched self-detected stall", r"hung_task", r"@@@ FAIL",
+    r"possible recursive locking", r"inconsistent lock state", r"suspicious RCU usage",
+    r"lockdep is turned off", r"DMA-API: (?!preallocated|debugging enabled)", r"Unable to handle kernel", r"UBSAN:", r"list_(add|del) corruption",
+    r"rcu_sched self-detected stall", r"hung_task", r"Call trace:", r"@@@ FAIL",
 ]
 REPORT = re.compile("|".join(REPORTS))
 

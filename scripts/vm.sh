@@ -14,7 +14,7 @@ mkdir -p "$OUT"
 
 userspace() {
 	inroot make -s -C "$TOP/tools/testing/selftests/ion" \
-		O="$OUT/tests" KSRC="$(cat "$BUILD/source-dir" 2>/dev/null || true)"
+		O="$OUT/tests" KSRC="$(readlink -f "$BUILD/source")"
 }
 
 initramfs() {
@@ -26,7 +26,7 @@ initramfs() {
 		grep head cut tr mkdir stat; do
 		ln -s busybox "$r/bin/$a"
 	done
-	cp "$TOP/scripts/guest/init" "$r/init"
+	install -m 0755 "$TOP/scripts/guest/init" "$r/init"
 	cp "$MOD/ion_rs.ko" "$r/lib/modules/"
 	cp "$OUT"/tests/bin/* "$r/bin/"
 	cp "$OUT"/tests/selftests/* "$r/tests/"
@@ -38,7 +38,7 @@ step "pack initramfs" initramfs
 
 mem=1G
 [ "$flavour" = debug ] && mem=2G
-append="console=ttyAMA0 cma=64M panic=-1 quiet rust_ion.mode=$mode ${RUST_ION_APPEND:-}"
+append="console=ttyAMA0 cma=64M panic=-1 quiet swiotlb=force rust_ion.mode=$mode ${RUST_ION_APPEND:-}"
 qemu=(qemu-system-aarch64 -M virt -cpu max -smp 2 -m "$mem" -nographic -no-reboot
 	-net none -kernel "$BUILD/arch/arm64/boot/Image"
 	-initrd "$OUT/initramfs.cpio.gz" -append "$append")
@@ -49,7 +49,8 @@ if [ "$mode" = shell ]; then
 fi
 log=$OUT/console-$mode.log
 # A hung guest fails the run: QEMU is killed after the timeout.
-tmo=${RUST_ION_VM_TIMEOUT:-600}
+tmo=${RUST_ION_VM_TIMEOUT:-180}
+[ "$flavour" = debug ] && tmo=${RUST_ION_VM_TIMEOUT:-600}
 step "boot $flavour kernel ($mode)" inroot timeout -k 5 "$tmo" "${qemu[@]}" \
 	</dev/null >"$log" 2>&1 || log "QEMU exited non-zero (timeout is ${tmo} s)"
 echo "$log"

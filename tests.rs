@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! KUnit suites, run when the module loads (CONFIG_ION_RS_KUNIT_TEST).
+
+use kernel::prelude::*;
+
+#[kunit_tests(rust_ion_sizes)]
+mod sizes {
+    use crate::heaps::system::{len_allowed, order_for};
+    use crate::page_align;
+    use kernel::{page::PAGE_SIZE, prelude::*};
+
+    #[test]
+    fn page_align_rounds_up() {
+        assert_eq!(page_align(1), Ok(PAGE_SIZE));
+        assert_eq!(page_align(PAGE_SIZE as u64), Ok(PAGE_SIZE));
+        assert_eq!(page_align(PAGE_SIZE as u64 + 1), Ok(2 * PAGE_SIZE));
+    }
+
+    #[test]
+    fn page_align_rejects_zero_and_overflow() {
+        assert_eq!(page_align(0), Err(EINVAL));
+        assert_eq!(page_align(u64::MAX), Err(EINVAL));
+        assert_eq!(page_align(u64::MAX - PAGE_SIZE as u64 + 2), Err(EINVAL));
+    }
+
+    #[test]
+    fn order_picks_largest_that_fits() {
+        assert_eq!(order_for(PAGE_SIZE << 8, 8), Some(8));
+        assert_eq!(order_for((PAGE_SIZE << 8) - PAGE_SIZE, 8), Some(4));
+        assert_eq!(order_for((PAGE_SIZE << 4) - PAGE_SIZE, 8), Some(0));
+        assert_eq!(order_for(PAGE_SIZE, 8), Some(0));
+        assert_eq!(order_for(PAGE_SIZE - 1, 8), None);
+        assert_eq!(order_for(0, 8), None);
+    }
+
+    #[test]
+    fn order_never_goes_back_up() {
+        assert_eq!(order_for(PAGE_SIZE << 9, 4), Some(4));
+        assert_eq!(order_for(PAGE_SIZE << 9, 3), Some(0));
+    }
+
+    #[test]
+    fn half_of_ram_is_the_limit() {
+        assert!(len_allowed(512 * PAGE_SIZE, 1024));
+        assert!(!len_allowed(513 * PAGE_SIZE, 1024));
+    }
+}
+
+#[kunit_tests(rust_ion_buffer)]
+mod buffer {
+    use crate::{
+        buffer::{Buffer, Direction, ION_FLAG_CACHED},
+        ffi, heaps, stats,
+        stats::Relaxed,
+    };
+    use core::ptr::NonNull;
+    use kernel::{
+        bindings,
+        error::{from_err_ptr, to_result},
+        page::PAGE_SIZE,
+        prelude::*,
+        sync::Arc,
+    };
+
+    /// A root device with a 64-bit DMA mask, standing in for an importer.
+    ///
+    /// # Invariants
+    ///
+    /// `0` is a registered root device, unregistered on drop.
+    struct TestDev(NonNull<bindings::device>);
+
+    impl TestDev {
+        fn new() -> Result<Self> {
+            // SAFETY: The name is a valid C string; no owner module is needed
+            // for a device that lives only inside this test.
+            let d = unsafe {
+                bindings::__root_device_register(c"rust_ion_test".as_char_ptr(), core::ptr::null_mut())
+            };
+            let dev = TestDev(NonNull::new(from_err_ptr(d)?).ok_or(ENOMEM)?);
+            // SAFETY: The device is registered (invariant).
+            to_result(unsafe { ffi::rust_ion_dma_coerce_mask(dev.0.as_ptr()) })?;
+            Ok(dev)
+        }
+    }
+
+    impl Drop for TestDev {
+        fn drop(&mut self) {
+            // SAFETY: Registered by `new` (invariant), unregistered once.
+            unsafe { bindings::root_device_unregister(self.0.as_ptr()) };
+        }
+    }
+
+    fn system_heap() -> Result<Arc<heaps::Heap>> {
+        let all = heaps::create_all()?;
+        all.iter().find(|h| h.id == 0).cloned().ok_or(ENODEV)
+    }
+
+    fn counter(c: &stats::Counter) -> i64 {
+        c.load(Relaxed)
+    }
+
+    #[test]
+    fn dup_copies_every_entry() -> Result {
+        let heap = system_heap()?;
+        let len = (PAGE_SIZE << 8) + (PAGE_SIZE << 4) + PAGE_SIZE;
+        let buf = Buffer::new(&heap, len, ION_FLAG_CACHED)?;
+        let orig = buf.table();
+        let copy = orig.dup()?;
+        assert_ne!(orig.as_raw(), copy.as_raw());
+        assert_eq!(orig.entries().count(), 3);
+        assert!(orig.entries().eq(copy.entries()));
+        let want = [PAGE_SIZE << 8, PAGE_SIZE << 4, PAGE_SIZE];
+        assert!(orig.entries().map(|e| e.len as usize).eq(want));
+        assert_eq!(copy.len(), len);
+        assert_eq!(heap.bytes.load(Relaxed), len as i64);
+        drop(buf);
+        assert_eq!(heap.bytes.load(Relaxed), 0);
+        assert_eq!(heap.buffers.load(Relaxed), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn mapped_state_follows_map_and_unmap() -> Result {
+        let dev = TestDev::new()?;
+        let heap = system_heap()?;
+        let buf = Buffer::new(&heap, 16 * PAGE_SIZE, ION_FLAG_CACHED)?;
+        let (maps, unmaps) = (counter(&stats::MAPS), counter(&stats::UNMAPS));
+        // SAFETY: `dev` outlives both attachments (detached below or by drop).
+        unsafe { buf.attach(1, dev.0)? };
+        // SAFETY: As above.
+        unsafe { buf.attach(2, dev.0)? };
+        assert_eq!(buf.attachment_counts(), (2, 0));
+        let t = buf.map(1, Direction::BIDIRECTIONAL, 0)?;
+        assert_eq!(buf.attachment_counts(), (2, 1));
+        assert_eq!(buf.map(1, Direction::BIDIRECTIONAL, 0).err(), Some(EBUSY));
+        assert_eq!(buf.map(3, Direction::BIDIRECTIONAL, 0).err(), Some(EINVAL));
+        assert_eq!(buf.unmap(2, t).err(), Some(EINVAL));
+        buf.unmap(1, t)?;
+        assert_eq!(buf.unmap(1, t).err(), Some(EINVAL));
+        assert_eq!(buf.attachment_counts(), (2, 0));
+        // A detach without unmap still undoes the mapping.
+        buf.map(2, Direction::TO_DEVICE, 0)?;
+        buf.detach(2);
+        buf.detach(1);
+        assert_eq!(buf.attachment_counts(), (0, 0));
+        assert_eq!(counter(&stats::MAPS) - maps, 2);
+        assert_eq!(counter(&stats::UNMAPS) - unmaps, 2);
+        Ok(())
+    }
+
+    #[test]
+    fn cpu_access_syncs_only_mapped_attachments() -> Result {
+        let dev = TestDev::new()?;
+        let heap = system_heap()?;
+        for (flags, expect) in [(ION_FLAG_CACHED, 1), (0, 0)] {
+            let buf = Buffer::new(&heap, 4 * PAGE_SIZE, flags)?;
+            // SAFETY: `dev` outlives the attachments, detached by drop.
+            unsafe { buf.attach(1, dev.0)? };
+            // SAFETY: As above.
+            unsafe { buf.attach(2, dev.0)? };
+            let t = buf.map(1, Direction::BIDIRECTIONAL, buf.map_attrs(0))?;
+            let (cpu, devs) = (counter(&stats::SYNCS_FOR_CPU), counter(&stats::SYNCS_FOR_DEVICE));
+            buf.cpu_access(true, Direction::BIDIRECTIONAL);
+            buf.cpu_access(false, Direction::BIDIRECTIONAL);
+            assert_eq!(counter(&stats::SYNCS_FOR_CPU) - cpu, expect);
+            assert_eq!(counter(&stats::SYNCS_FOR_DEVICE) - devs, expect);
+            buf.unmap(1, t)?;
+        }
+        Ok(())
+    }
+
+    /// Fills `len` bytes at `p` with `v`.
+    ///
+    /// # Safety
+    ///
+    /// `p` must be valid for `len` bytes of writes.
+    unsafe fn fill(p: *mut u8, v: u8, len: usize) {
+        // SAFETY: By the caller.
+        unsafe { core::ptr::write_bytes(p, v, len) };
+    }
+
+    /// Whether `len` bytes at `p` all equal `v`.
+    ///
+    /// # Safety
+    ///
+    /// `p` must be valid for `len` bytes of reads.
+    unsafe fn all(p: *const u8, v: u8, len: usize) -> bool {
+        // SAFETY: By the caller.
+        unsafe { core::slice::from_raw_parts(p, len) }.iter().all(|&b| b == v)
+    }
+
+    /// With swiotlb=force a mapping bounces: the device sees a copy that
+    /// only the DMA API's syncs update, so the syncs become observable.
+    ///
+    /// KUnit assertions end the test without unwinding, so every check is
+    /// recorded first and asserted after the buffers and device are gone.
+    #[test]
+    fn swiotlb_shows_that_syncs_move_data() -> Result {
+        let dev = TestDev::new()?;
+        // SAFETY: The device is registered.
+        let forced = unsafe { ffi::rust_ion_swiotlb_forced(dev.0.as_ptr()) };
+        // This test needs swiotlb=force on the kernel command line.
+        assert!(forced);
+        let heap = system_heap()?;
+        let syncs = (counter(&stats::SYNCS_FOR_CPU), counter(&stats::SYNCS_FOR_DEVICE));
+        let mut seen = [false; 8];
+        step_sync(&heap, &dev, &mut seen)?;
+        // SKIP_CPU_SYNC: an uncached buffer's mapping is undone without
+        // copying the device's data back; a cached buffer is the control.
+        seen[6] = step_unmap(&heap, &dev, 0)?;
+        seen[7] = step_unmap(&heap, &dev, ION_FLAG_CACHED)?;
+        assert_eq!(seen, [true, true, true, true, true, true, false, true]);
+        assert_eq!(counter(&stats::SYNCS_FOR_CPU) - syncs.0, 1);
+        assert_eq!(counter(&stats::SYNCS_FOR_DEVICE) - syncs.1, 1);
+        assert_eq!(heap.bytes.load(Relaxed), 0);
+        Ok(())
+    }
+
+    /// The first page of a mapped attachment: (CPU address, device-side
+    /// address). The caller unmaps the CPU address with `kunmap_local`.
+    fn addresses(buf: &Buffer, dev: &TestDev, t: *mut bindings::sg_table) -> Result<(*mut u8, *mut u8)> {
+        // SAFETY: `t` is the mapped table of a live attachment.
+        let addr = unsafe { bindings::sg_dma_address((*t).sgl) };
+        // SAFETY: `addr` is a live mapping for `dev`.
+        let dev_va = unsafe { ffi::rust_ion_dma_to_virt(dev.0.as_ptr(), addr) }.cast::<u8>();
+        let page = buf.table().entries().next().ok_or(EINVAL)?.page;
+        // SAFETY: The page belongs to `buf`, which outlives this use.
+        let cpu_va = unsafe { bindings::kmap_local_page(page.as_ptr()) }.cast::<u8>();
+        Ok((cpu_va, dev_va))
+    }
+
+    const N: usize = 64;
+
+    /// end_cpu_access moves CPU writes to the device, begin_cpu_access moves
+    /// device writes to the CPU, and neither happens before the call.
+    fn step_sync(heap: &Arc<heaps::Heap>, dev: &TestDev, seen: &mut [bool; 8]) -> Result {
+        let bidi = Direction::BIDIRECTIONAL;
+        let buf = Buffer::new(heap, PAGE_SIZE, ION_FLAG_CACHED)?;
+        // SAFETY: `dev` outlives the attachment, detached when `buf` drops.
+        unsafe { buf.attach(1, dev.0)? };
+        let t = buf.map(1, bidi, buf.map_attrs(0))?;
+        let (cpu, devp) = addresses(&buf, dev, t)?;
+        // SAFETY: `cpu` and `devp` each map at least one page.
+        unsafe {
+            fill(cpu, 0xa5, N);
+            seen[0] = !all(devp, 0xa5, N);
+            buf.cpu_access(false, bidi);
+            seen[1] = all(devp, 0xa5, N);
+            fill(devp, 0x5a, N);
+            seen[2] = all(cpu, 0xa5, N);
+            buf.cpu_access(true, bidi);
+            seen[3] = all(cpu, 0x5a, N);
+            bindings::kunmap_local(cpu.cast());
+        }
+        buf.unmap(1, t)?;
+        seen[4] = true;
+        seen[5] = buf.attachment_counts() == (1, 0);
+        Ok(())
+    }
+
+    /// Maps a buffer with its attributes, writes on the device side and
+    /// unmaps; returns whether the write reached the CPU's page.
+    fn step_unmap(heap: &Arc<heaps::Heap>, dev: &TestDev, flags: u32) -> Result<bool> {
+        let buf = Buffer::new(heap, PAGE_SIZE, flags)?;
+        // SAFETY: `dev` outlives the attachment, detached when `buf` drops.
+        unsafe { buf.attach(1, dev.0)? };
+        let t = buf.map(1, Direction::BIDIRECTIONAL, buf.map_attrs(0))?;
+        let (cpu, devp) = addresses(&buf, dev, t)?;
+        // SAFETY: `devp` maps the bounce page of the live mapping.
+        unsafe { fill(devp, 0x3c, N) };
+        buf.unmap(1, t)?;
+        // SAFETY: `cpu` maps the buffer's first page.
+        let copied = unsafe { all(cpu, 0x3c, N) };
+        // SAFETY: From `kmap_local_page` in `addresses`.
+        unsafe { bindings::kunmap_local(cpu.cast()) };
+        Ok(copied)
+    }
+}

@@ -1,0 +1,428 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rust-ion's selftests: the ABI of staging Ion (4.12 - 5.10) and the dma-buf
+ * caching model, against every registered heap and both cache modes.
+ * Every test checks that heap usage is back to zero when it is done.
+ */
+#include <limits.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <drm/drm.h>
+
+#include "kselftest_harness.h"
+#include "ion_util.h"
+
+#define SZ_4K	0x1000UL
+#define SZ_64K	0x10000UL
+#define SZ_1M	0x100000UL
+
+static int open_ion(struct __test_metadata *_metadata)
+{
+	int fd = open("/dev/ion", O_RDWR | O_CLOEXEC);
+
+	ASSERT_LE(0, fd) TH_LOG("open /dev/ion: %s", strerror(errno));
+	return fd;
+}
+
+static long long total_bytes(int ion)
+{
+	struct ion_heap_data h[ION_NUM_HEAP_IDS];
+	int n = ion_query(ion, h, ION_NUM_HEAP_IDS);
+	long long sum = 0;
+
+	for (int i = 0; i < n; i++)
+		sum += ion_heap_stat(ion, h[i].heap_id, "bytes");
+	return sum;
+}
+
+static int count_fds(void)
+{
+	int n = 0;
+
+	for (int fd = 0; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
+/* ---- HEAP_QUERY ---- */
+
+TEST(heap_query_count)
+{
+	struct ion_heap_query q = { 0 };
+	int ion = open_ion(_metadata);
+
+	ASSERT_EQ(0, ioctl(ion, ION_IOC_HEAP_QUERY, &q));
+	ASSERT_LE(1, q.cnt);
+	ASSERT_GE(ION_NUM_HEAP_IDS, q.cnt);
+	close(ion);
+}
+
+TEST(heap_query_records)
+{
+	struct ion_heap_data h[ION_NUM_HEAP_IDS + 1];
+	struct ion_heap_query q = { .cnt = ION_NUM_HEAP_IDS + 1, .heaps = (uintptr_t)h };
+	int ion = open_ion(_metadata), found = 0;
+
+	memset(h, 0xff, sizeof(h));
+	ASSERT_EQ(0, ioctl(ion, ION_IOC_HEAP_QUERY, &q));
+	ASSERT_LE(1, q.cnt);
+	for (unsigned int i = 0; i < q.cnt; i++) {
+		size_t l = strnlen(h[i].name, MAX_HEAP_NAME);
+
+		ASSERT_GT(MAX_HEAP_NAME, l);
+		for (size_t j = l; j < MAX_HEAP_NAME; j++)
+			ASSERT_EQ(0, h[i].name[j]);
+		ASSERT_EQ(0, h[i].reserved0);
+		ASSERT_EQ(0, h[i].reserved1);
+		ASSERT_EQ(0, h[i].reserved2);
+		ASSERT_GT(ION_NUM_HEAP_IDS, h[i].heap_id);
+		if (i)
+			ASSERT_GT(h[i - 1].heap_id, h[i].heap_id);
+		/* The standard heaps keep id == type. */
+		if (h[i].type <= ION_HEAP_TYPE_DMA)
+			ASSERT_EQ(h[i].type, h[i].heap_id);
+		if (h[i].heap_id == 0) {
+			ASSERT_STREQ("ion_system_heap", h[i].name);
+			ASSERT_EQ(ION_HEAP_TYPE_SYSTEM, h[i].type);
+			found = 1;
+		}
+	}
+	/* Nothing is written past the records that were copied. */
+	ASSERT_EQ((char)0xff, h[q.cnt].name[0]);
+	ASSERT_TRUE(found);
+	close(ion);
+}
+
+TEST(heap_query_partial)
+{
+	struct ion_heap_data h[2];
+	struct ion_heap_query q = { .cnt = 1, .heaps = (uintptr_t)h };
+	int ion = open_ion(_metadata);
+
+	memset(h, 0xee, sizeof(h));
+	ASSERT_EQ(0, ioctl(ion, ION_IOC_HEAP_QUERY, &q));
+	ASSERT_EQ(1, q.cnt);
+	ASSERT_EQ((char)0xee, h[1].name[0]);
+	close(ion);
+}
+
+TEST(heap_query_errors)
+{
+	struct ion_heap_data h[4];
+	struct ion_heap_query q;
+	int ion = open_ion(_metadata);
+
+	q = (struct ion_heap_query){ .cnt = 0, .heaps = (uintptr_t)h };
+	ASSERT_EQ(-1, ioctl(ion, ION_IOC_HEAP_QUERY, &q));
+	ASSERT_EQ(EINVAL, errno);
+	q = (struct ion_heap_query){ .cnt = 4, .heaps = (uintptr_t)h, .reserved0 = 1 };
+	ASSERT_EQ(-1, ioctl(ion, ION_IOC_HEAP_QUERY, &q));
+	ASSERT_EQ(EINVAL, errno);
+	q = (struct ion_heap_query){ .cnt = 4, .heaps = (uintptr_t)h, .reserved1 = 1 };
+	ASSERT_EQ(-1, ioctl(ion, ION_IOC_HEAP_QUERY, &q));
+	ASSERT_EQ(EINVAL, errno);
+	q = (struct ion_heap_query){ .cnt = 4, .heaps = (uintptr_t)h, .reserved2 = 1 };
+	ASSERT_EQ(-1, ioctl(ion, ION_IOC_HEAP_QUERY, &q));
+	ASSERT_EQ(EINVAL, errno);
+	q = (struct ion_heap_query){ .cnt = 4, .heaps = 8 };
+	ASSERT_EQ(-1, ioctl(ion, ION_IOC_HEAP_QUERY, &q));
+	ASSERT_EQ(EFAULT, errno);
+	ASSERT_EQ(-1, ioctl(ion, ION_IOC_HEAP_QUERY, (void *)8));
+	ASSERT_EQ(EFAULT, errno);
+	close(ion);
+}
+
+/* ---- ALLOC errors and fd hygiene ---- */
+
+TEST(alloc_errno_table)
+{
+	int ion = open_ion(_metadata);
+	int sys = ion_heap_by_type(ion, ION_HEAP_TYPE_SYSTEM);
+	uint32_t all = 0;
+	struct ion_heap_data h[ION_NUM_HEAP_IDS];
+	int n = ion_query(ion, h, ION_NUM_HEAP_IDS), before = count_fds();
+	uint32_t legacy = 0;
+
+	ASSERT_LE(0, sys);
+	for (int i = 0; i < n; i++)
+		all |= 1U << h[i].heap_id;
+	ASSERT_EQ(-EINVAL, ion_alloc(ion, 0, 1U << sys, 0));
+	ASSERT_EQ(-EINVAL, ion_alloc(ion, ~0ULL, 1U << sys, 0));
+	ASSERT_EQ(-EINVAL, ion_alloc(ion, ~0ULL - SZ_4K + 2, 1U << sys, 0));
+	ASSERT_EQ(-ENODEV, ion_alloc(ion, SZ_4K, 0, 0));
+	if (~all)
+		ASSERT_EQ(-ENODEV, ion_alloc(ion, SZ_4K, ~all, 0));
+	/* More than half of RAM in one buffer. */
+	ASSERT_EQ(-ENOMEM, ion_alloc(ion, (uint64_t)sysconf(_SC_PHYS_PAGES) *
+				     sysconf(_SC_PAGESIZE), 1U << sys, 0));
+	ASSERT_EQ(-1, ioctl(ion, ION_IOC_ALLOC, (void *)8));
+	ASSERT_EQ(EFAULT, errno);
+	ASSERT_EQ(-1, ioctl(ion, _IOWR(ION_IOC_MAGIC, 42, struct ion_allocation_data), NULL));
+	ASSERT_EQ(ENOTTY, errno);
+	/* The legacy FREE, which libion probes to tell the ABIs apart. */
+	ASSERT_EQ(-1, ioctl(ion, 0xc0044901, &legacy));
+	ASSERT_EQ(ENOTTY, errno);
+	ASSERT_EQ(before, count_fds());
+	ASSERT_EQ(0, total_bytes(ion));
+	close(ion);
+}
+
+TEST(alloc_fd_flags_and_legacy_flag)
+{
+	int ion = open_ion(_metadata);
+	int sys = ion_heap_by_type(ion, ION_HEAP_TYPE_SYSTEM);
+	int fd = ion_alloc(ion, SZ_4K, 1U << sys, 0);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(FD_CLOEXEC, fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	ASSERT_EQ(O_RDWR, fcntl(fd, F_GETFL) & O_ACCMODE);
+	close(fd);
+	/* ION_FLAG_CACHED_NEEDS_SYNC (2), removed in 4.12, still succeeds. */
+	fd = ion_alloc(ion, SZ_4K, 1U << sys, 3);
+	ASSERT_LE(0, fd);
+	close(fd);
+	ASSERT_EQ(0, total_bytes(ion));
+	close(ion);
+}
+
+TEST(alloc_result_not_copyable_leaves_no_fd)
+{
+	int ion = open_ion(_metadata);
+	int sys = ion_heap_by_type(ion, ION_HEAP_TYPE_SYSTEM);
+	struct ion_allocation_data *d;
+	int before, probe;
+
+	d = mmap(NULL, SZ_4K, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_TRUE(d != MAP_FAILED);
+	*d = (struct ion_allocation_data){ .len = SZ_64K, .heap_id_mask = 1U << sys };
+	ASSERT_EQ(0, mprotect(d, SZ_4K, PROT_READ));
+	before = count_fds();
+	probe = dup(0);
+	close(probe);
+	ASSERT_EQ(-1, ioctl(ion, ION_IOC_ALLOC, d));
+	ASSERT_EQ(EFAULT, errno);
+	ASSERT_EQ(before, count_fds());
+	/* The lowest free fd is still free: nothing was installed there. */
+	ASSERT_EQ(probe, dup(0));
+	close(probe);
+	ASSERT_EQ(0, total_bytes(ion));
+	munmap(d, SZ_4K);
+	close(ion);
+}
+
+/* ---- Per heap and cache mode ---- */
+
+FIXTURE(heap) {
+	int ion;
+	int id;
+};
+
+FIXTURE_VARIANT(heap) {
+	uint32_t type;
+	uint32_t flags;
+};
+
+FIXTURE_VARIANT_ADD(heap, system_cached) { .type = ION_HEAP_TYPE_SYSTEM, .flags = ION_FLAG_CACHED };
+FIXTURE_VARIANT_ADD(heap, system_uncached) { .type = ION_HEAP_TYPE_SYSTEM, .flags = 0 };
+
+FIXTURE_SETUP(heap)
+{
+	self->ion = open_ion(_metadata);
+	self->id = ion_heap_by_type(self->ion, variant->type);
+	if (self->id < 0)
+		SKIP(return, "no heap of type %u", variant->type);
+	ASSERT_EQ(0, ion_heap_stat(self->ion, self->id, "bytes"));
+}
+
+FIXTURE_TEARDOWN(heap)
+{
+	/* Whatever the test did, the heap is empty again. */
+	if (self->id >= 0) {
+		EXPECT_EQ(0, ion_heap_stat(self->ion, self->id, "bytes"));
+		EXPECT_EQ(0, ion_heap_stat(self->ion, self->id, "buffers"));
+	}
+	EXPECT_EQ(0, ion_stat("attachments"));
+	EXPECT_EQ(ion_stat("maps"), ion_stat("unmaps"));
+	close(self->ion);
+}
+
+static int all_bytes(const unsigned char *p, size_t len, unsigned char v)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != v)
+			return 0;
+	return 1;
+}
+
+TEST_F(heap, zeroed_at_every_size_and_after_reuse)
+{
+	static const size_t sizes[] = {
+		SZ_4K, 2 * SZ_4K, SZ_64K - SZ_4K, SZ_64K, SZ_1M, SZ_1M + SZ_64K + SZ_4K,
+		8 * SZ_1M, 64 * SZ_1M,
+	};
+
+	for (int round = 0; round < 2; round++) {
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			int fd = ion_alloc(self->ion, sizes[i], 1U << self->id, variant->flags);
+			unsigned char *p;
+
+			ASSERT_LE(0, fd) TH_LOG("size %zu: %s", sizes[i], strerror(-fd));
+			ASSERT_EQ((long long)sizes[i], ion_heap_stat(self->ion, self->id, "bytes"));
+			p = mmap(NULL, sizes[i], PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			ASSERT_TRUE(p != MAP_FAILED);
+			ASSERT_TRUE(all_bytes(p, sizes[i], 0)) TH_LOG("size %zu round %d", sizes[i], round);
+			/* Dirty it, so that reuse in the next round would show. */
+			memset(p, 0xab, sizes[i]);
+			munmap(p, sizes[i]);
+			close(fd);
+		}
+	}
+}
+
+TEST_F(heap, two_mappings_at_an_offset_and_partial_munmap)
+{
+	size_t len = SZ_1M + 16 * SZ_4K;
+	int fd = ion_alloc(self->ion, len, 1U << self->id, variant->flags);
+	unsigned char *a, *b;
+
+	ASSERT_LE(0, fd);
+	a = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_TRUE(a != MAP_FAILED);
+	/* B maps two pages that straddle the first (1 MiB) chunk's end. */
+	b = mmap(NULL, 2 * SZ_4K, PROT_READ | PROT_WRITE, MAP_SHARED, fd, SZ_1M - SZ_4K);
+	ASSERT_TRUE(b != MAP_FAILED);
+	ASSERT_EQ(0, dmabuf_sync(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW));
+	memset(a + SZ_1M - SZ_4K, 0x11, SZ_4K);
+	memset(a + SZ_1M, 0x22, SZ_4K);
+	ASSERT_TRUE(all_bytes(b, SZ_4K, 0x11));
+	ASSERT_TRUE(all_bytes(b + SZ_4K, SZ_4K, 0x22));
+	memset(b + 100, 0x33, 10);
+	ASSERT_TRUE(all_bytes(a + SZ_1M - SZ_4K + 100, 10, 0x33));
+	ASSERT_EQ(0, dmabuf_sync(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW));
+	/* Partial munmap: the rest of A stays mapped and right. */
+	ASSERT_EQ(0, munmap(a + SZ_4K, SZ_4K));
+	ASSERT_TRUE(all_bytes(a + SZ_1M, SZ_4K, 0x22));
+	a[0] = 0x44;
+	ASSERT_EQ(0x44, a[0]);
+	/* Past the end is refused. */
+	ASSERT_TRUE(mmap(NULL, 2 * SZ_4K, PROT_READ, MAP_SHARED, fd, len - SZ_4K) == MAP_FAILED);
+	munmap(a, SZ_4K);
+	munmap(a + 2 * SZ_4K, len - 2 * SZ_4K);
+	munmap(b, 2 * SZ_4K);
+	close(fd);
+}
+
+TEST_F(heap, sync_ioctl_without_importers)
+{
+	int fd = ion_alloc(self->ion, SZ_64K, 1U << self->id, variant->flags);
+	long long cpu = ion_stat("syncs_for_cpu"), dev = ion_stat("syncs_for_device");
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, dmabuf_sync(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ));
+	ASSERT_EQ(0, dmabuf_sync(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ));
+	ASSERT_EQ(0, dmabuf_sync(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_WRITE));
+	ASSERT_EQ(0, dmabuf_sync(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_WRITE));
+	ASSERT_EQ(-EINVAL, dmabuf_sync(fd, 0x80));
+	/* Nothing is mapped for a device, so nothing is synced. */
+	ASSERT_EQ(cpu, ion_stat("syncs_for_cpu"));
+	ASSERT_EQ(dev, ion_stat("syncs_for_device"));
+	close(fd);
+}
+
+static int vgem_import(int card, int fd, uint32_t *handle)
+{
+	struct drm_prime_handle p = { .fd = fd };
+
+	if (ioctl(card, DRM_IOCTL_PRIME_FD_TO_HANDLE, &p) < 0)
+		return -errno;
+	*handle = p.handle;
+	return 0;
+}
+
+static void vgem_close(int card, uint32_t handle)
+{
+	struct drm_gem_close c = { .handle = handle };
+
+	ioctl(card, DRM_IOCTL_GEM_CLOSE, &c);
+}
+
+/*
+ * vgem in 7.3 imports with drm_gem_shmem_prime_import_no_map(): it attaches
+ * and never maps. That makes it the check that only *mapped* attachments
+ * are synced: with a live, unmapped attachment, SYNC syncs nothing. (The
+ * mapped path is proven by the rust_ion_buffer KUnit suite under swiotlb.)
+ */
+TEST_F(heap, vgem_import_sync_and_close_in_every_order)
+{
+	int card = open("/dev/dri/card0", O_RDWR | O_CLOEXEC);
+
+	ASSERT_LE(0, card) TH_LOG("vgem: %s", strerror(errno));
+	for (int order = 0; order < 2; order++) {
+		int fd = ion_alloc(self->ion, SZ_64K * 2, 1U << self->id, variant->flags);
+		long long maps = ion_stat("maps"), cpu, dev;
+		uint32_t handle = 0;
+
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(0, vgem_import(card, fd, &handle));
+		ASSERT_EQ(1, ion_stat("attachments"));
+		ASSERT_EQ(maps, ion_stat("maps"));
+		cpu = ion_stat("syncs_for_cpu");
+		dev = ion_stat("syncs_for_device");
+		ASSERT_EQ(0, dmabuf_sync(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW));
+		ASSERT_EQ(0, dmabuf_sync(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW));
+		ASSERT_EQ(cpu, ion_stat("syncs_for_cpu"));
+		ASSERT_EQ(dev, ion_stat("syncs_for_device"));
+		if (order == 0) {
+			vgem_close(card, handle);
+			ASSERT_EQ(0, ion_stat("attachments"));
+			ASSERT_EQ(SZ_64K * 2, ion_heap_stat(self->ion, self->id, "bytes"));
+			close(fd);
+		} else {
+			/* The importer keeps the buffer alive after the fd is gone. */
+			close(fd);
+			ASSERT_EQ(SZ_64K * 2, ion_heap_stat(self->ion, self->id, "bytes"));
+			ASSERT_EQ(1, ion_stat("attachments"));
+			vgem_close(card, handle);
+		}
+		ASSERT_EQ(0, ion_heap_stat(self->ion, self->id, "bytes"));
+	}
+	close(card);
+}
+
+TEST_F(heap, fork_and_exit_with_live_buffers)
+{
+	int fd = ion_alloc(self->ion, SZ_1M, 1U << self->id, variant->flags);
+	unsigned char *p;
+	pid_t pid;
+	int status;
+
+	ASSERT_LE(0, fd);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		/* The child maps the inherited buffer, allocates its own and exits. */
+		int mine;
+
+		p = mmap(NULL, SZ_1M, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		mine = ion_alloc(self->ion, 2 * SZ_1M, 1U << self->id, variant->flags);
+
+		if (p == MAP_FAILED || mine < 0)
+			_exit(1);
+		p[0] = 0x77;
+		if (mmap(NULL, 2 * SZ_1M, PROT_READ, MAP_SHARED, mine, 0) == MAP_FAILED)
+			_exit(2);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	ASSERT_EQ(SZ_1M, ion_heap_stat(self->ion, self->id, "bytes"));
+	p = mmap(NULL, SZ_1M, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_TRUE(p != MAP_FAILED);
+	ASSERT_EQ(0x77, p[0]);
+	munmap(p, SZ_1M);
+	close(fd);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Helpers shared by rust-ion's selftests, benchmark and demo tool. */
+#ifndef ION_UTIL_H
+#define ION_UTIL_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <linux/dma-buf.h>
+
+#include "ion.h"
+
+#define ION_STATS "/sys/kernel/debug/ion/stats"
+
+/* ALLOC; returns the fd or -errno. */
+static inline int ion_alloc(int ion, uint64_t len, uint32_t mask, uint32_t flags)
+{
+	struct ion_allocation_data d = {
+		.len = len, .heap_id_mask = mask, .flags = flags,
+	};
+
+	if (ioctl(ion, ION_IOC_ALLOC, &d) < 0)
+		return -errno;
+	return d.fd;
+}
+
+/* HEAP_QUERY into @heaps (up to @max); returns the count or -errno. */
+static inline int ion_query(int ion, struct ion_heap_data *heaps, uint32_t max)
+{
+	struct ion_heap_query q = { .cnt = max, .heaps = (uintptr_t)heaps };
+
+	if (ioctl(ion, ION_IOC_HEAP_QUERY, &q) < 0)
+		return -errno;
+	return q.cnt;
+}
+
+/* The id of the first heap of @type, or -1. */
+static inline int ion_heap_by_type(int ion, uint32_t type)
+{
+	struct ion_heap_data h[ION_NUM_HEAP_IDS];
+	int n = ion_query(ion, h, ION_NUM_HEAP_IDS);
+
+	for (int i = 0; i < n; i++)
+		if (h[i].type == type)
+			return h[i].heap_id;
+	return -1;
+}
+
+/* A value from /sys/kernel/debug/ion/stats, or LLONG_MIN if absent. */
+static inline long long ion_stat(const char *key)
+{
+	char line[256], k[200];
+	long long v, ret = -(1LL << 62);
+	FILE *f = fopen(ION_STATS, "r");
+
+	if (!f)
+		return ret;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%199s %lld", k, &v) == 2 && !strcmp(k, key))
+			ret = v;
+	fclose(f);
+	return ret;
+}
+
+/* heap.<name>.<what> for the heap with @id. */
+static inline long long ion_heap_stat(int ion, int id, const char *what)
+{
+	struct ion_heap_data h[ION_NUM_HEAP_IDS];
+	int n = ion_query(ion, h, ION_NUM_HEAP_IDS);
+	char key[128];
+
+	for (int i = 0; i < n; i++) {
+		if ((int)h[i].heap_id != id)
+			continue;
+		snprintf(key, sizeof(key), "heap.%s.%s", h[i].name, what);
+		return ion_stat(key);
+	}
+	return -(1LL << 62);
+}
+
+static inline int dmabuf_sync(int fd, uint64_t flags)
+{
+	struct dma_buf_sync s = { .flags = flags };
+
+	return ioctl(fd, DMA_BUF_IOCTL_SYNC, &s) < 0 ? -errno : 0;
+}
+
+#endif
