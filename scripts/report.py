@@ -51,7 +51,7 @@ def judge(name, path):
     plan = seen = 0
     in_dmesg = finished = False
     kunit_suite = None
-    kunit_cases = 0
+    kunit_cases = kunit_plan = kunit_seen = 0
     for raw in lines:
         ln = raw.rstrip("\r")
         m = re.match(r"^@@@ BEGIN kselftest (\S+)", ln)
@@ -79,17 +79,33 @@ def judge(name, path):
             in_dmesg = True
             continue
         if ln.startswith("@@@ END dmesg"):
-            in_dmesg, finished = False, True
+            in_dmesg = False
+            continue
+        if ln.startswith("@@@ DONE"):
+            finished = True
             continue
         if in_dmesg:
             body = STAMP.sub("", ln)
             m = re.match(r"^ {4}# Subtest: (\S+)", body)
             if m:
                 kunit_suite = m.group(1)
+                kunit_plan = None
+                kunit_seen = 0
+                continue
+            m = re.match(r"^ {4}1\.\.(\d+)$", body)
+            if m and kunit_suite:
+                kunit_plan = int(m.group(1))
+                continue
+            m = re.match(r"^(not ok|ok) \d+ (\S+)", body)
+            if m and kunit_suite == m.group(2):
+                if kunit_plan != kunit_seen:
+                    result(False, f"kunit {kunit_suite}: plan {kunit_plan}, {kunit_seen} results")
+                kunit_suite = None
                 continue
             m = KUNIT_CASE.match(body)
             if m and kunit_suite:
                 kunit_cases += 1
+                kunit_seen += 1
                 result(m.group(1) == "ok", f"kunit {kunit_suite}: {m.group(3)}", m.group(4) == "SKIP")
     if section:
         result(False, f"{section}: the guest stopped inside this test")
