@@ -117,7 +117,11 @@ impl Attachment {
             if for_cpu {
                 ffi::rust_ion_sync_sgtable_for_cpu(self.dev.as_ptr(), self.table.as_raw(), dir.0);
             } else {
-                ffi::rust_ion_sync_sgtable_for_device(self.dev.as_ptr(), self.table.as_raw(), dir.0);
+                ffi::rust_ion_sync_sgtable_for_device(
+                    self.dev.as_ptr(),
+                    self.table.as_raw(),
+                    dir.0,
+                );
             }
         }
         if for_cpu {
@@ -227,7 +231,9 @@ impl Buffer {
                 let size = core::cmp::min(seg, c.len() - off);
                 // SAFETY: `[off, off + size)` lies inside the chunk, which is
                 // ours; `dev` is live (caller).
-                let addr = unsafe { bindings::dma_map_page_attrs(dev, c.page.as_ptr(), off, size, dir, 0) };
+                let addr = unsafe {
+                    bindings::dma_map_page_attrs(dev, c.page.as_ptr(), off, size, dir, 0)
+                };
                 // SAFETY: `addr` was just returned by a map for `dev`.
                 to_result(unsafe { ffi::rust_ion_dma_mapping_error(dev, addr) })?;
                 // SAFETY: `addr` was mapped for `dev` with these arguments.
@@ -290,9 +296,18 @@ impl Buffer {
     }
 
     /// Maps attachment `key` for its device; returns its table.
-    pub(crate) fn map(&self, key: usize, dir: Direction, attrs: usize) -> Result<*mut bindings::sg_table> {
+    pub(crate) fn map(
+        &self,
+        key: usize,
+        dir: Direction,
+        attrs: usize,
+    ) -> Result<*mut bindings::sg_table> {
         let mut inner = self.inner.lock();
-        let a = inner.attachments.iter_mut().find(|a| a.key == key).ok_or(EINVAL)?;
+        let a = inner
+            .attachments
+            .iter_mut()
+            .find(|a| a.key == key)
+            .ok_or(EINVAL)?;
         a.map(Mapping { dir, attrs })?;
         Ok(a.table.as_raw())
     }
@@ -300,7 +315,11 @@ impl Buffer {
     /// Unmaps attachment `key`, exactly as it was mapped.
     pub(crate) fn unmap(&self, key: usize, table: *mut bindings::sg_table) -> Result {
         let mut inner = self.inner.lock();
-        let a = inner.attachments.iter_mut().find(|a| a.key == key).ok_or(EINVAL)?;
+        let a = inner
+            .attachments
+            .iter_mut()
+            .find(|a| a.key == key)
+            .ok_or(EINVAL)?;
         if a.table.as_raw() != table {
             return Err(EINVAL);
         }
@@ -332,7 +351,11 @@ impl Buffer {
     /// The number of attachments, and of those that are mapped.
     pub(crate) fn attachment_counts(&self) -> (usize, usize) {
         let inner = self.inner.lock();
-        let mapped = inner.attachments.iter().filter(|a| a.mapped.is_some()).count();
+        let mapped = inner
+            .attachments
+            .iter()
+            .filter(|a| a.mapped.is_some())
+            .count();
         (inner.attachments.len(), mapped)
     }
 
@@ -415,7 +438,8 @@ impl Buffer {
             let size = core::cmp::min(len - skip, end - addr);
             // SAFETY: the chunk's pages are ours and live as long as the
             // buffer, which the dma-buf file (pinned by the VMA) keeps.
-            let pfn = unsafe { ffi::rust_ion_page_to_pfn(c.page.as_ptr()) } as usize + skip / PAGE_SIZE;
+            let pfn =
+                unsafe { ffi::rust_ion_page_to_pfn(c.page.as_ptr()) } as usize + skip / PAGE_SIZE;
             // SAFETY: `[addr, addr + size)` is inside the VMA.
             to_result(unsafe {
                 ffi::rust_ion_remap_pfn_range(vma, addr as c_ulong, pfn as c_ulong, size as c_ulong)

@@ -41,8 +41,7 @@ impl Exported {
         // SAFETY: A dma-buf's reference is its file's reference, which we own
         // (invariant) and pass on here; `forget` above keeps `Drop` from
         // putting it. A new file has no `fdget_pos` users.
-        let file: ARef<File> =
-            unsafe { ARef::from_raw(NonNull::from(File::from_raw_file(file))) };
+        let file: ARef<File> = unsafe { ARef::from_raw(NonNull::from(File::from_raw_file(file))) };
         fd.fd_install(file);
     }
 }
@@ -192,7 +191,11 @@ unsafe extern "C" fn release(dmabuf: *mut bindings::dma_buf) {
     drop(unsafe { Arc::from_raw((*dmabuf).priv_.cast::<Buffer>()) });
 }
 
-fn cpu_access(dmabuf: *mut bindings::dma_buf, dir: bindings::dma_data_direction, for_cpu: bool) -> c_int {
+fn cpu_access(
+    dmabuf: *mut bindings::dma_buf,
+    dir: bindings::dma_data_direction,
+    for_cpu: bool,
+) -> c_int {
     // SAFETY: Called from the CPU-access trampolines only, on live dma-bufs.
     let buf = unsafe { buffer(dmabuf) };
     errno(Direction::from_raw(dir).map(|d| buf.cpu_access(for_cpu, d)))

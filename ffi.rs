@@ -26,7 +26,12 @@ extern "C" {
         sgt: *mut sg_table,
         dir: dma_data_direction,
     );
-    pub(crate) fn rust_ion_sg_set_page(sg: *mut scatterlist, page: *mut page, len: c_uint, off: c_uint);
+    pub(crate) fn rust_ion_sg_set_page(
+        sg: *mut scatterlist,
+        page: *mut page,
+        len: c_uint,
+        off: c_uint,
+    );
     pub(crate) fn rust_ion_sg_page(sg: *mut scatterlist) -> *mut page;
     pub(crate) fn rust_ion_sg_length(sg: *mut scatterlist) -> c_uint;
     pub(crate) fn rust_ion_sg_offset(sg: *mut scatterlist) -> c_uint;

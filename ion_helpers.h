@@ -12,9 +12,12 @@ struct scatterlist;
 struct sg_table;
 struct vm_area_struct;
 
-void rust_ion_sync_sgtable_for_cpu(struct device *dev, struct sg_table *sgt, enum dma_data_direction dir);
-void rust_ion_sync_sgtable_for_device(struct device *dev, struct sg_table *sgt, enum dma_data_direction dir);
-void rust_ion_sg_set_page(struct scatterlist *sg, struct page *page, unsigned int len, unsigned int offset);
+void rust_ion_sync_sgtable_for_cpu(struct device *dev, struct sg_table *sgt,
+				   enum dma_data_direction dir);
+void rust_ion_sync_sgtable_for_device(struct device *dev, struct sg_table *sgt,
+				      enum dma_data_direction dir);
+void rust_ion_sg_set_page(struct scatterlist *sg, struct page *page,
+			  unsigned int len, unsigned int offset);
 struct page *rust_ion_sg_page(struct scatterlist *sg);
 unsigned int rust_ion_sg_length(struct scatterlist *sg);
 unsigned int rust_ion_sg_offset(struct scatterlist *sg);
@@ -25,7 +28,8 @@ void rust_ion_vma_writecombine(struct vm_area_struct *vma);
 unsigned long rust_ion_vma_pgoff(struct vm_area_struct *vma);
 unsigned long rust_ion_vma_start(struct vm_area_struct *vma);
 unsigned long rust_ion_vma_end(struct vm_area_struct *vma);
-int rust_ion_remap_pfn_range(struct vm_area_struct *vma, unsigned long addr, unsigned long pfn, unsigned long size);
+int rust_ion_remap_pfn_range(struct vm_area_struct *vma, unsigned long addr,
+			     unsigned long pfn, unsigned long size);
 void *rust_ion_vmap(struct page **pages, unsigned int count, bool writecombine);
 void rust_ion_vunmap(const void *addr);
 void rust_ion_invalidate_vmap(void *vaddr, int size);

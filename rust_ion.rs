@@ -209,7 +209,8 @@ impl MiscDevice for IonFile {
     fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
         // SAFETY: The only registration of this type is the `miscdev` field
         // of the module, which outlives every open file.
-        let module = unsafe { &*kernel::container_of!(core::ptr::from_ref(misc), IonModule, miscdev) };
+        let module =
+            unsafe { &*kernel::container_of!(core::ptr::from_ref(misc), IonModule, miscdev) };
         Ok(KBox::new(
             // INVARIANT: the module's own misc device.
             IonFile {

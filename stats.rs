@@ -3,8 +3,8 @@
 //! Counters behind /sys/kernel/debug/ion/stats. The tests read them to prove
 //! that maps, syncs and attachments balance and that nothing leaks.
 
-pub(crate) use kernel::sync::atomic::Relaxed;
 use kernel::sync::atomic::Atomic;
+pub(crate) use kernel::sync::atomic::Relaxed;
 
 /// A global event or object counter.
 pub(crate) type Counter = Atomic<i64>;

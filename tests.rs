@@ -75,7 +75,10 @@ mod buffer {
             // SAFETY: The name is a valid C string; no owner module is needed
             // for a device that lives only inside this test.
             let d = unsafe {
-                bindings::__root_device_register(c"rust_ion_test".as_char_ptr(), core::ptr::null_mut())
+                bindings::__root_device_register(
+                    c"rust_ion_test".as_char_ptr(),
+                    core::ptr::null_mut(),
+                )
             };
             let dev = TestDev(NonNull::new(from_err_ptr(d)?).ok_or(ENOMEM)?);
             // SAFETY: The device is registered (invariant).
@@ -160,7 +163,10 @@ mod buffer {
             // SAFETY: As above.
             unsafe { buf.attach(2, dev.0)? };
             let t = buf.map(1, Direction::BIDIRECTIONAL, buf.map_attrs(0))?;
-            let (cpu, devs) = (counter(&stats::SYNCS_FOR_CPU), counter(&stats::SYNCS_FOR_DEVICE));
+            let (cpu, devs) = (
+                counter(&stats::SYNCS_FOR_CPU),
+                counter(&stats::SYNCS_FOR_DEVICE),
+            );
             buf.cpu_access(true, Direction::BIDIRECTIONAL);
             buf.cpu_access(false, Direction::BIDIRECTIONAL);
             assert_eq!(counter(&stats::SYNCS_FOR_CPU) - cpu, expect);
@@ -187,7 +193,9 @@ mod buffer {
     /// `p` must be valid for `len` bytes of reads.
     unsafe fn all(p: *const u8, v: u8, len: usize) -> bool {
         // SAFETY: By the caller.
-        unsafe { core::slice::from_raw_parts(p, len) }.iter().all(|&b| b == v)
+        unsafe { core::slice::from_raw_parts(p, len) }
+            .iter()
+            .all(|&b| b == v)
     }
 
     /// With swiotlb=force a mapping bounces: the device sees a copy that
@@ -203,7 +211,10 @@ mod buffer {
         // This test needs swiotlb=force on the kernel command line.
         assert!(forced);
         let heap = system_heap()?;
-        let syncs = (counter(&stats::SYNCS_FOR_CPU), counter(&stats::SYNCS_FOR_DEVICE));
+        let syncs = (
+            counter(&stats::SYNCS_FOR_CPU),
+            counter(&stats::SYNCS_FOR_DEVICE),
+        );
         let mut seen = [false; 8];
         step_sync(&heap, &dev, &mut seen)?;
         // SKIP_CPU_SYNC: an uncached buffer's mapping is undone without
@@ -219,7 +230,11 @@ mod buffer {
 
     /// The first page of a mapped attachment: (CPU address, device-side
     /// address). The caller unmaps the CPU address with `kunmap_local`.
-    fn addresses(buf: &Buffer, dev: &TestDev, t: *mut bindings::sg_table) -> Result<(*mut u8, *mut u8)> {
+    fn addresses(
+        buf: &Buffer,
+        dev: &TestDev,
+        t: *mut bindings::sg_table,
+    ) -> Result<(*mut u8, *mut u8)> {
         // SAFETY: `t` is the mapped table of a live attachment.
         let addr = unsafe { bindings::sg_dma_address((*t).sgl) };
         // SAFETY: `addr` is a live mapping for `dev`.

@@ -124,14 +124,22 @@ pub(crate) fn create_all() -> Result<KVec<Arc<Heap>>> {
     #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
     add(
         &mut heaps,
-        Heap::new(0, HeapType::System, c"ion_system_heap", Kind::System(system::SystemHeap))?,
+        Heap::new(
+            0,
+            HeapType::System,
+            c"ion_system_heap",
+            Kind::System(system::SystemHeap),
+        )?,
     )?;
     Ok(heaps)
 }
 
 /// Inserts `heap` keeping `heaps` sorted by id, highest first.
 fn add(heaps: &mut KVec<Arc<Heap>>, heap: Arc<Heap>) -> Result {
-    let at = heaps.iter().position(|h| h.id < heap.id).unwrap_or(heaps.len());
+    let at = heaps
+        .iter()
+        .position(|h| h.id < heap.id)
+        .unwrap_or(heaps.len());
     heaps.reserve(1, GFP_KERNEL)?;
     heaps.insert_within_capacity(at, heap).map_err(|_| ENOMEM)
 }

@@ -8,6 +8,8 @@
 
 t0=$(date +%s)
 step "build root" "$TOP/scripts/buildroot.sh"
+"$TOP/scripts/kernel.sh" qemu >/dev/null
+step "rustfmt and checkpatch" "$TOP/scripts/lint.sh" || die "lint failed"
 logs=()
 for f in ${FLAVOURS:-qemu debug}; do
 	log=$("$TOP/scripts/vm.sh" "$f" test) || die "could not run the $f VM"

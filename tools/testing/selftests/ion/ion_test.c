@@ -263,15 +263,17 @@ TEST_F(heap, zeroed_at_every_size_and_after_reuse)
 	};
 
 	for (int round = 0; round < 2; round++) {
-		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-			int fd = ion_alloc(self->ion, sizes[i], 1U << self->id, variant->flags);
+		for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+			int fd = ion_alloc(self->ion, sizes[i], 1U << self->id,
+					   variant->flags);
 			unsigned char *p;
 
 			ASSERT_LE(0, fd) TH_LOG("size %zu: %s", sizes[i], strerror(-fd));
 			ASSERT_EQ((long long)sizes[i], ion_heap_stat(self->ion, self->id, "bytes"));
 			p = mmap(NULL, sizes[i], PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 			ASSERT_TRUE(p != MAP_FAILED);
-			ASSERT_TRUE(all_bytes(p, sizes[i], 0)) TH_LOG("size %zu round %d", sizes[i], round);
+			ASSERT_TRUE(all_bytes(p, sizes[i], 0))
+				TH_LOG("size %zu round %d", sizes[i], round);
 			/* Dirty it, so that reuse in the next round would show. */
 			memset(p, 0xab, sizes[i]);
 			munmap(p, sizes[i]);

@@ -11,9 +11,11 @@
 
 static const char *type_name(uint32_t t)
 {
-	static const char *const n[] = { "system", "system-contig", "carveout", "chunk", "dma (cma)", "custom" };
+	static const char *const n[] = {
+		"system", "system-contig", "carveout", "chunk", "dma (cma)", "custom",
+	};
 
-	return t < sizeof(n) / sizeof(n[0]) ? n[t] : "custom";
+	return t < ARRAY_SIZE(n) ? n[t] : "custom";
 }
 
 static int heaps(int ion)

@@ -17,6 +17,10 @@
 
 #define ION_STATS "/sys/kernel/debug/ion/stats"
 
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
+
 /* ALLOC; returns the fd or -errno. */
 static inline int ion_alloc(int ion, uint64_t len, uint32_t mask, uint32_t flags)
 {
