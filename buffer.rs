@@ -438,8 +438,8 @@ impl Buffer {
             let size = core::cmp::min(len - skip, end - addr);
             // SAFETY: the chunk's pages are ours and live as long as the
             // buffer, which the dma-buf file (pinned by the VMA) keeps.
-            let pfn =
-                unsafe { ffi::rust_ion_page_to_pfn(c.page.as_ptr()) } as usize + skip / PAGE_SIZE;
+            let first = unsafe { ffi::rust_ion_page_to_pfn(c.page.as_ptr()) } as usize;
+            let pfn = first + skip / PAGE_SIZE;
             // SAFETY: `[addr, addr + size)` is inside the VMA.
             to_result(unsafe {
                 ffi::rust_ion_remap_pfn_range(vma, addr as c_ulong, pfn as c_ulong, size as c_ulong)
