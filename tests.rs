@@ -176,6 +176,35 @@ mod buffer {
         Ok(())
     }
 
+    #[test]
+    fn vmap_is_refcounted_and_sees_the_pages() -> Result {
+        let heap = system_heap()?;
+        let len = (PAGE_SIZE << 4) + PAGE_SIZE;
+        let buf = Buffer::new(&heap, len, ION_FLAG_CACHED)?;
+        let v0 = counter(&stats::VMAPS);
+        let a = buf.vmap()?;
+        let b = buf.vmap()?;
+        let live = counter(&stats::VMAPS) - v0;
+        let page = buf.table().entries().last().ok_or(EINVAL)?.page;
+        // SAFETY: The last page belongs to `buf`; `a` maps all `len` bytes,
+        // the last page at `len - PAGE_SIZE`.
+        let seen = unsafe {
+            let va = bindings::kmap_local_page(page.as_ptr()).cast::<u8>();
+            fill(va, 0x42, N);
+            bindings::kunmap_local(va.cast());
+            all(a.as_ptr().cast::<u8>().add(len - PAGE_SIZE), 0x42, N)
+        };
+        buf.vunmap();
+        let after_one = counter(&stats::VMAPS) - v0;
+        buf.vunmap();
+        let after_two = counter(&stats::VMAPS) - v0;
+        assert_eq!(
+            (a == b, live, after_one, after_two, seen),
+            (true, 1, 1, 0, true)
+        );
+        Ok(())
+    }
+
     /// Fills `len` bytes at `p` with `v`.
     ///
     /// # Safety
@@ -215,12 +244,20 @@ mod buffer {
             counter(&stats::SYNCS_FOR_CPU),
             counter(&stats::SYNCS_FOR_DEVICE),
         );
+        let maps = (counter(&stats::MAPS), counter(&stats::UNMAPS));
         let mut seen = [false; 8];
         step_sync(&heap, &dev, &mut seen)?;
         // SKIP_CPU_SYNC: an uncached buffer's mapping is undone without
         // copying the device's data back; a cached buffer is the control.
         seen[6] = step_unmap(&heap, &dev, 0)?;
         seen[7] = step_unmap(&heap, &dev, ION_FLAG_CACHED)?;
+        pr_info!(
+            "swiotlb test: maps +{}, unmaps +{}, syncs_for_cpu +{}, syncs_for_device +{}\n",
+            counter(&stats::MAPS) - maps.0,
+            counter(&stats::UNMAPS) - maps.1,
+            counter(&stats::SYNCS_FOR_CPU) - syncs.0,
+            counter(&stats::SYNCS_FOR_DEVICE) - syncs.1
+        );
         assert_eq!(seen, [true, true, true, true, true, true, false, true]);
         assert_eq!(counter(&stats::SYNCS_FOR_CPU) - syncs.0, 1);
         assert_eq!(counter(&stats::SYNCS_FOR_DEVICE) - syncs.1, 1);

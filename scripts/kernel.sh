@@ -14,6 +14,13 @@
 
 flavour=${1:?usage: kernel.sh qemu|debug}
 [ -f "$TOP/configs/$flavour.config" ] || die "no configs/$flavour.config"
+if [ -n "$NATIVE" ]; then
+	# KDIR= names a kernel already built (arm64, LLVM, Rust) with the
+	# host's tools; it is used as it is, for every flavour.
+	[ -f "$KDIR/arch/arm64/boot/Image" ] || die "KDIR=$KDIR has no arm64 Image"
+	echo "$KDIR"
+	exit 0
+fi
 
 kmake() {
 	inroot make -s -C "$SRC" O="$BUILD" ARCH=arm64 LLVM=1 "$@"

@@ -4,7 +4,8 @@
 # sources; any finding fails. Needs an unpacked kernel source (kernel.sh).
 . "$(dirname "$0")/lib.sh"
 
-SRC=$(ls -d "$CACHE"/src/linux-source-"$KVER"_* | tail -n1)
+SRC=${KDIR:-$(ls -d "$CACHE"/src/linux-source-"$KVER"_* | tail -n1)}
+[ -e "$SRC/source" ] && SRC=$(readlink -f "$SRC/source")
 cd "$TOP"
 rs=$(find . -name '*.rs' -not -path './.git/*' | sort)
 c=$(find . \( -name '*.c' -o -name '*.h' \) -not -path './.git/*' | sort)

@@ -315,6 +315,23 @@ TEST_F(heap, two_mappings_at_an_offset_and_partial_munmap)
 	close(fd);
 }
 
+TEST_F(heap, mapping_keeps_the_buffer_after_close)
+{
+	int fd = ion_alloc(self->ion, SZ_64K, 1U << self->id, variant->flags);
+	unsigned char *p;
+
+	ASSERT_LE(0, fd);
+	p = mmap(NULL, SZ_64K, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_TRUE(p != MAP_FAILED);
+	close(fd);
+	/* The mapping holds the last reference: the buffer is still there. */
+	p[SZ_64K - 1] = 0x5e;
+	ASSERT_EQ(0x5e, p[SZ_64K - 1]);
+	ASSERT_EQ(SZ_64K, ion_heap_stat(self->ion, self->id, "bytes"));
+	ASSERT_EQ(0, munmap(p, SZ_64K));
+	ASSERT_EQ(0, ion_heap_stat(self->ion, self->id, "bytes"));
+}
+
 TEST_F(heap, sync_ioctl_without_importers)
 {
 	int fd = ion_alloc(self->ion, SZ_64K, 1U << self->id, variant->flags);
