@@ -16,7 +16,9 @@ FLAVOUR ?= qemu
 
 # A kernel that does not know CONFIG_ION_RS (a board's unpatched kernel)
 # gets the options here. Add CONFIG_ION_RS_KUNIT_TEST=y if it has KUNIT=y.
-ION_RS_CONFIG ?= CONFIG_ION_RS=m CONFIG_ION_RS_HEAP_SYSTEM=y
+ION_RS_CONFIG ?= CONFIG_ION_RS=m CONFIG_ION_RS_HEAP_SYSTEM=y \
+	CONFIG_ION_RS_HEAP_SYSTEM_CONTIG=y CONFIG_ION_RS_HEAP_CARVEOUT=y \
+	CONFIG_ION_RS_HEAP_CHUNK=y CONFIG_ION_RS_HEAP_CMA=y
 
 modules modules_install clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) $(ION_RS_CONFIG) $@

@@ -179,9 +179,13 @@ impl Buffer {
     /// Allocates `len` bytes (page-aligned, non-zero) from `heap`.
     pub(crate) fn new(heap: &Arc<Heap>, len: usize, flags: u32) -> Result<Arc<Self>> {
         let pages = heap.allocate(len, flags)?;
+        // A scatterlist entry holds at most `u32::MAX` bytes.
+        if pages.chunks().iter().any(|c| u32::try_from(c.len).is_err()) {
+            return Err(EINVAL);
+        }
         let sgt = SgTable::new(pages.chunks().iter().map(|c| Entry {
             page: c.page,
-            len: c.len() as u32,
+            len: c.len as u32,
             offset: 0,
         }))?;
         Arc::pin_init(
@@ -227,8 +231,8 @@ impl Buffer {
         let seg = core::cmp::max(PAGE_SIZE, max & !(PAGE_SIZE - 1));
         for c in self.pages.chunks() {
             let mut off = 0;
-            while off < c.len() {
-                let size = core::cmp::min(seg, c.len() - off);
+            while off < c.len {
+                let size = core::cmp::min(seg, c.len - off);
                 // SAFETY: `[off, off + size)` lies inside the chunk, which is
                 // ours; `dev` is live (caller).
                 let addr = unsafe {
@@ -369,8 +373,8 @@ impl Buffer {
         let npages = self.len / PAGE_SIZE;
         let mut pages = KVec::with_capacity(npages, GFP_KERNEL)?;
         for c in self.pages.chunks() {
-            for i in 0..(1usize << c.order) {
-                // SAFETY: `i` is inside the run of `1 << order` pages.
+            for i in 0..c.pages() {
+                // SAFETY: `i` is inside the chunk's run of pages.
                 let p = unsafe { ffi::rust_ion_nth_page(c.page.as_ptr(), i as c_ulong) };
                 pages.push(p, GFP_KERNEL)?;
             }
@@ -430,7 +434,7 @@ impl Buffer {
             if addr >= end {
                 break;
             }
-            let len = c.len();
+            let len = c.len;
             if skip >= len {
                 skip -= len;
                 continue;

@@ -6,9 +6,22 @@
 //! reach, with the contract of the function it wraps.
 
 use kernel::bindings::{
-    device, dma_addr_t, dma_data_direction, gfp_t, page, scatterlist, sg_table, vm_area_struct,
+    device, dma_addr_t, dma_data_direction, gfp_t, page, phys_addr_t, scatterlist, sg_table,
+    vm_area_struct,
 };
-use kernel::ffi::{c_int, c_uint, c_ulong, c_void};
+use kernel::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
+
+/// `struct gen_pool`, used by pointer only.
+#[repr(C)]
+pub(crate) struct GenPool {
+    _opaque: [u8; 0],
+}
+
+/// `struct cma`, used by pointer only.
+#[repr(C)]
+pub(crate) struct Cma {
+    _opaque: [u8; 0],
+}
 
 // Every struct here crosses by pointer only. The lint looks at what the
 // bindgen structs would be by value (lockdep maps, zero-sized arrays), which
@@ -56,6 +69,30 @@ extern "C" {
     pub(crate) fn rust_ion_swiotlb_forced(dev: *mut device) -> bool;
     pub(crate) fn rust_ion_totalram_pages() -> c_ulong;
     pub(crate) fn rust_ion_dma_mapping_error(dev: *mut device, addr: dma_addr_t) -> c_int;
+
+    pub(crate) fn rust_ion_find_region(
+        compatible: *const c_char,
+        base: *mut phys_addr_t,
+        size: *mut phys_addr_t,
+        chunk_size: *mut u32,
+    ) -> c_int;
+    pub(crate) fn rust_ion_pool_create(
+        base: phys_addr_t,
+        size: usize,
+        order: c_uint,
+    ) -> *mut GenPool;
+    pub(crate) fn rust_ion_pool_alloc(pool: *mut GenPool, size: usize) -> phys_addr_t;
+    pub(crate) fn rust_ion_pool_free(pool: *mut GenPool, addr: phys_addr_t, size: usize);
+    pub(crate) fn rust_ion_pool_destroy(pool: *mut GenPool);
+    pub(crate) fn rust_ion_phys_to_page(addr: phys_addr_t) -> *mut page;
+    pub(crate) fn rust_ion_page_to_phys(page: *mut page) -> phys_addr_t;
+    pub(crate) fn rust_ion_zero_pages(page: *mut page, npages: c_ulong);
+    pub(crate) fn rust_ion_alloc_exact(size: usize) -> *mut page;
+    pub(crate) fn rust_ion_free_exact(page: *mut page, size: usize);
+    pub(crate) fn rust_ion_max_order() -> c_ulong;
+    pub(crate) fn rust_ion_cma_area() -> *mut Cma;
+    pub(crate) fn rust_ion_cma_alloc(cma: *mut Cma, count: c_ulong, align: c_uint) -> *mut page;
+    pub(crate) fn rust_ion_cma_release(cma: *mut Cma, page: *mut page, count: c_ulong) -> bool;
 
     pub(crate) static rust_ion_gfp_highuser: gfp_t;
     pub(crate) static rust_ion_gfp_comp: gfp_t;

@@ -4,10 +4,16 @@
  * bindings do not reach. Each is a thin wrapper with the same contract as
  * the function it wraps; the Rust callers document their side.
  */
+#include <linux/cma.h>
 #include <linux/dma-direct.h>
+#include <linux/dma-map-ops.h>
 #include <linux/dma-mapping.h>
+#include <linux/genalloc.h>
+#include <linux/gfp.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
+#include <linux/of.h>
+#include <linux/of_reserved_mem.h>
 #include <linux/scatterlist.h>
 #include <linux/swiotlb.h>
 #include <linux/vmalloc.h>
@@ -135,4 +141,132 @@ const gfp_t rust_ion_gfp_reclaim = __GFP_RECLAIM;
 int rust_ion_dma_mapping_error(struct device *dev, dma_addr_t addr)
 {
 	return dma_mapping_error(dev, addr);
+}
+
+/*
+ * Heaps over reserved memory. A region is a device-tree reserved-memory
+ * node (not no-map, so that its pages are in the linear map) with a
+ * rust-ion compatible.
+ */
+int rust_ion_find_region(const char *compatible, phys_addr_t *base,
+			 phys_addr_t *size, u32 *chunk_size)
+{
+	struct device_node *np = of_find_compatible_node(NULL, NULL, compatible);
+	struct reserved_mem *rmem;
+
+	if (!np)
+		return -ENODEV;
+	rmem = of_reserved_mem_lookup(np);
+	if (rmem) {
+		*base = rmem->base;
+		*size = rmem->size;
+		of_property_read_u32(np, "rust-ion,chunk-size", chunk_size);
+	}
+	of_node_put(np);
+	return rmem ? 0 : -ENODEV;
+}
+
+struct gen_pool *rust_ion_pool_create(phys_addr_t base, size_t size,
+				      unsigned int order)
+{
+	struct gen_pool *pool = gen_pool_create(order, -1);
+
+	if (!pool)
+		return NULL;
+	if (gen_pool_add(pool, base, size, -1)) {
+		gen_pool_destroy(pool);
+		return NULL;
+	}
+	return pool;
+}
+
+phys_addr_t rust_ion_pool_alloc(struct gen_pool *pool, size_t size)
+{
+	return gen_pool_alloc(pool, size);
+}
+
+void rust_ion_pool_free(struct gen_pool *pool, phys_addr_t addr, size_t size)
+{
+	gen_pool_free(pool, addr, size);
+}
+
+void rust_ion_pool_destroy(struct gen_pool *pool)
+{
+	gen_pool_destroy(pool);
+}
+
+struct page *rust_ion_phys_to_page(phys_addr_t addr)
+{
+	return pfn_to_page(PHYS_PFN(addr));
+}
+
+phys_addr_t rust_ion_page_to_phys(struct page *page)
+{
+	return page_to_phys(page);
+}
+
+void rust_ion_zero_pages(struct page *page, unsigned long npages)
+{
+	unsigned long i;
+
+	for (i = 0; i < npages; i++) {
+		clear_highpage(page + i);
+		cond_resched();
+	}
+}
+
+/* Exact-size, physically contiguous, zeroed pages from the page allocator. */
+struct page *rust_ion_alloc_exact(size_t size)
+{
+	void *va = alloc_pages_exact(size, GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN);
+
+	return va ? virt_to_page(va) : NULL;
+}
+
+void rust_ion_free_exact(struct page *page, size_t size)
+{
+	free_pages_exact(page_address(page), size);
+}
+
+unsigned long rust_ion_max_order(void)
+{
+	return MAX_PAGE_ORDER;
+}
+
+/*
+ * The CMA area for the CMA heap: the one that a "rust-ion,cma" node names
+ * with memory-region, or else the default area.
+ */
+struct cma *rust_ion_cma_area(void)
+{
+	struct device_node *np = of_find_compatible_node(NULL, NULL, "rust-ion,cma");
+	struct device_node *mem;
+	struct reserved_mem *rmem;
+	struct cma *cma;
+	unsigned int i;
+
+	if (!np)
+		return dev_get_cma_area(NULL);
+	mem = of_parse_phandle(np, "memory-region", 0);
+	of_node_put(np);
+	rmem = mem ? of_reserved_mem_lookup(mem) : NULL;
+	of_node_put(mem);
+	if (!rmem)
+		return NULL;
+	for (i = 0; (cma = dma_contiguous_get_area_by_idx(i)); i++)
+		if (!strcmp(cma_get_name(cma), rmem->name))
+			return cma;
+	return NULL;
+}
+
+struct page *rust_ion_cma_alloc(struct cma *cma, unsigned long count,
+				unsigned int align)
+{
+	return cma_alloc(cma, count, align, true);
+}
+
+bool rust_ion_cma_release(struct cma *cma, struct page *page,
+			  unsigned long count)
+{
+	return cma_release(cma, page, count);
 }

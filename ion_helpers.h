@@ -6,7 +6,9 @@
 #include <linux/dma-direction.h>
 #include <linux/types.h>
 
+struct cma;
 struct device;
+struct gen_pool;
 struct page;
 struct scatterlist;
 struct sg_table;
@@ -38,6 +40,24 @@ void *rust_ion_dma_to_virt(struct device *dev, dma_addr_t addr);
 bool rust_ion_swiotlb_forced(struct device *dev);
 unsigned long rust_ion_totalram_pages(void);
 int rust_ion_dma_mapping_error(struct device *dev, dma_addr_t addr);
+int rust_ion_find_region(const char *compatible, phys_addr_t *base,
+			 phys_addr_t *size, u32 *chunk_size);
+struct gen_pool *rust_ion_pool_create(phys_addr_t base, size_t size,
+				      unsigned int order);
+phys_addr_t rust_ion_pool_alloc(struct gen_pool *pool, size_t size);
+void rust_ion_pool_free(struct gen_pool *pool, phys_addr_t addr, size_t size);
+void rust_ion_pool_destroy(struct gen_pool *pool);
+struct page *rust_ion_phys_to_page(phys_addr_t addr);
+phys_addr_t rust_ion_page_to_phys(struct page *page);
+void rust_ion_zero_pages(struct page *page, unsigned long npages);
+struct page *rust_ion_alloc_exact(size_t size);
+void rust_ion_free_exact(struct page *page, size_t size);
+unsigned long rust_ion_max_order(void);
+struct cma *rust_ion_cma_area(void);
+struct page *rust_ion_cma_alloc(struct cma *cma, unsigned long count,
+				unsigned int align);
+bool rust_ion_cma_release(struct cma *cma, struct page *page,
+			  unsigned long count);
 
 extern const gfp_t rust_ion_gfp_highuser;
 extern const gfp_t rust_ion_gfp_comp;

@@ -39,6 +39,12 @@ module! {
     description: "Ion memory allocator",
     license: "GPL",
     imports_ns: ["DMA_BUF"],
+    params: {
+        carveout_cma_mb: u32 {
+            default: 0,
+            description: "MiB of CMA to back the carveout heap when the device tree has no rust-ion,carveout node",
+        },
+    },
 }
 
 /// The state shared by every open `/dev/ion`: the heaps, highest id first.
@@ -82,6 +88,9 @@ impl Writer for StatsView {
             writeln!(f, "heap.{name}.type {}", h.ty as u32)?;
             writeln!(f, "heap.{name}.bytes {}", h.bytes.load(Relaxed))?;
             writeln!(f, "heap.{name}.buffers {}", h.buffers.load(Relaxed))?;
+            writeln!(f, "heap.{name}.runs {}", h.runs.load(Relaxed))?;
+            writeln!(f, "heap.{name}.max_alloc {}", h.max_alloc())?;
+            writeln!(f, "heap.{name}.chunk_size {}", h.chunk_size())?;
         }
         for (name, c) in stats::all() {
             writeln!(f, "{name} {}", c.load(Relaxed))?;
@@ -102,7 +111,14 @@ struct IonModule {
 impl kernel::InPlaceModule for IonModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
-            ion: Arc::new(Ion { heaps: heaps::create_all()? }, GFP_KERNEL)?,
+            ion: Arc::new(
+                Ion {
+                    heaps: heaps::create_all(
+                        (module_parameters::carveout_cma_mb.value() as usize) << 20
+                    )?,
+                },
+                GFP_KERNEL,
+            )?,
             _debugfs: Dir::new(c"ion"),
             _stats: KBox::pin_init(_debugfs.read_only_file(c"stats", StatsView(ion.clone())), GFP_KERNEL)?,
             miscdev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"ion" }),

@@ -6,20 +6,21 @@ use crate::ffi;
 use core::ptr::NonNull;
 use kernel::{bindings, error::to_result, page::PAGE_SIZE, prelude::*, types::Opaque};
 
-/// A physically contiguous, naturally aligned run of `1 << order` pages.
+/// A physically contiguous run of pages: `len` bytes (a multiple of
+/// `PAGE_SIZE`) from `page` on.
 ///
 /// A `Chunk` is a plain description; the heap that allocated it owns it
 /// (see [`crate::heaps::Pages`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Chunk {
     pub(crate) page: NonNull<bindings::page>,
-    pub(crate) order: u32,
+    pub(crate) len: usize,
 }
 
 impl Chunk {
-    /// The length of the run in bytes.
-    pub(crate) fn len(&self) -> usize {
-        PAGE_SIZE << self.order
+    /// The number of pages in the run.
+    pub(crate) fn pages(&self) -> usize {
+        self.len / PAGE_SIZE
     }
 }
 

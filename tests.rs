@@ -95,8 +95,7 @@ mod buffer {
     }
 
     fn system_heap() -> Result<Arc<heaps::Heap>> {
-        let all = heaps::create_all()?;
-        all.iter().find(|h| h.id == 0).cloned().ok_or(ENODEV)
+        heaps::system_heap()
     }
 
     fn counter(c: &stats::Counter) -> i64 {

@@ -3,8 +3,18 @@
 //! Heaps: each hands out runs of zeroed pages and takes them back. None of
 //! them touches dma-buf; `buffer` and `dma_buf_ops` do that for all heaps.
 
+#[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
+mod carveout;
+#[cfg(CONFIG_ION_RS_HEAP_CHUNK)]
+mod chunk;
+#[cfg(CONFIG_ION_RS_HEAP_CMA)]
+mod cma;
+#[cfg(any(CONFIG_ION_RS_HEAP_CARVEOUT, CONFIG_ION_RS_HEAP_CHUNK))]
+mod pool;
 #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
 pub(crate) mod system;
+#[cfg(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG)]
+mod system_contig;
 
 use crate::sg::Chunk;
 use kernel::{
@@ -15,7 +25,6 @@ use kernel::{
 
 /// Heap types of the UAPI (`enum ion_heap_type`). Ids equal types for the
 /// standard heaps.
-#[allow(dead_code)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub(crate) enum HeapType {
@@ -30,6 +39,14 @@ pub(crate) enum HeapType {
 enum Kind {
     #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
     System(system::SystemHeap),
+    #[cfg(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG)]
+    SystemContig(system_contig::SystemContigHeap),
+    #[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
+    Carveout(carveout::CarveoutHeap),
+    #[cfg(CONFIG_ION_RS_HEAP_CHUNK)]
+    Chunk(chunk::ChunkHeap),
+    #[cfg(CONFIG_ION_RS_HEAP_CMA)]
+    Cma(cma::CmaHeap),
 }
 
 /// A registered heap, with its usage counters.
@@ -41,6 +58,8 @@ pub(crate) struct Heap {
     pub(crate) bytes: Atomic<i64>,
     /// Live buffers.
     pub(crate) buffers: Atomic<i64>,
+    /// Physically contiguous runs held by live buffers.
+    pub(crate) runs: Atomic<i64>,
     kind: Kind,
 }
 
@@ -56,6 +75,7 @@ impl Heap {
                 name,
                 bytes: Atomic::new(0),
                 buffers: Atomic::new(0),
+                runs: Atomic::new(0),
                 kind,
             },
             GFP_KERNEL,
@@ -67,9 +87,20 @@ impl Heap {
         let chunks = match &self.kind {
             #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
             Kind::System(h) => h.allocate(len, flags)?,
+            #[cfg(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG)]
+            Kind::SystemContig(h) => h.allocate(len)?,
+            #[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
+            Kind::Carveout(h) => h.allocate(len)?,
+            #[cfg(CONFIG_ION_RS_HEAP_CHUNK)]
+            Kind::Chunk(h) => h.allocate(len)?,
+            #[cfg(CONFIG_ION_RS_HEAP_CMA)]
+            Kind::Cma(h) => h.allocate(len)?,
         };
+        // What the heap really gave out (a chunk heap rounds up to chunks).
+        let len = chunks.iter().map(|c| c.len).sum();
         self.bytes.add(len as i64, Relaxed);
         self.buffers.add(1, Relaxed);
+        self.runs.add(chunks.len() as i64, Relaxed);
         Ok(Pages {
             heap: self.clone(),
             chunks,
@@ -81,6 +112,39 @@ impl Heap {
         match &self.kind {
             #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
             Kind::System(h) => h.free(chunks),
+            #[cfg(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG)]
+            Kind::SystemContig(h) => h.free(chunks),
+            #[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
+            Kind::Carveout(h) => h.free(chunks),
+            #[cfg(CONFIG_ION_RS_HEAP_CHUNK)]
+            Kind::Chunk(h) => h.free(chunks),
+            #[cfg(CONFIG_ION_RS_HEAP_CMA)]
+            Kind::Cma(h) => h.free(chunks),
+        }
+    }
+
+    /// The largest single allocation the heap can give, 0 if unknown.
+    pub(crate) fn max_alloc(&self) -> usize {
+        match &self.kind {
+            #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
+            Kind::System(_) => system::max_alloc(),
+            #[cfg(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG)]
+            Kind::SystemContig(_) => system_contig::SystemContigHeap::max_alloc(),
+            #[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
+            Kind::Carveout(h) => h.max_alloc(),
+            #[cfg(CONFIG_ION_RS_HEAP_CHUNK)]
+            Kind::Chunk(h) => h.max_alloc(),
+            #[cfg(CONFIG_ION_RS_HEAP_CMA)]
+            Kind::Cma(_) => 0,
+        }
+    }
+
+    /// The granule of the heap's buffers.
+    pub(crate) fn chunk_size(&self) -> usize {
+        match &self.kind {
+            #[cfg(CONFIG_ION_RS_HEAP_CHUNK)]
+            Kind::Chunk(h) => h.chunk_size(),
+            _ => kernel::page::PAGE_SIZE,
         }
     }
 }
@@ -111,26 +175,66 @@ impl Pages {
 
 impl Drop for Pages {
     fn drop(&mut self) {
+        self.heap.runs.add(-(self.chunks.len() as i64), Relaxed);
         self.heap.free(&mut self.chunks);
         self.heap.bytes.add(-(self.len as i64), Relaxed);
         self.heap.buffers.add(-1, Relaxed);
     }
 }
 
+/// The system heap alone (for the KUnit suites, which run before init).
+#[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
+pub(crate) fn system_heap() -> Result<Arc<Heap>> {
+    Heap::new(
+        0,
+        HeapType::System,
+        c"ion_system_heap",
+        Kind::System(system::SystemHeap),
+    )
+}
+
 /// Creates every heap that this build has and the machine can back,
-/// highest id first (the order in which ALLOC tries them).
-pub(crate) fn create_all() -> Result<KVec<Arc<Heap>>> {
+/// highest id first (the order in which ALLOC tries them). A heap whose
+/// memory is absent (no reserved-memory node, no CMA area) is not
+/// registered; that is no error. `carveout_cma` bytes of CMA back the
+/// carveout heap on a board whose device tree has no carveout.
+pub(crate) fn create_all(carveout_cma: usize) -> Result<KVec<Arc<Heap>>> {
     let mut heaps = KVec::new();
+    let _ = carveout_cma;
     #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
+    add(&mut heaps, system_heap()?)?;
+    #[cfg(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG)]
     add(
         &mut heaps,
         Heap::new(
-            0,
-            HeapType::System,
-            c"ion_system_heap",
-            Kind::System(system::SystemHeap),
+            1,
+            HeapType::SystemContig,
+            c"ion_system_contig_heap",
+            Kind::SystemContig(system_contig::SystemContigHeap),
         )?,
     )?;
+    #[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
+    if let Some(h) = carveout::CarveoutHeap::probe(carveout_cma)? {
+        let kind = Kind::Carveout(h);
+        add(
+            &mut heaps,
+            Heap::new(2, HeapType::Carveout, c"ion_carveout_heap", kind)?,
+        )?;
+    }
+    #[cfg(CONFIG_ION_RS_HEAP_CHUNK)]
+    if let Some(h) = chunk::ChunkHeap::probe()? {
+        add(
+            &mut heaps,
+            Heap::new(3, HeapType::Chunk, c"ion_chunk_heap", Kind::Chunk(h))?,
+        )?;
+    }
+    #[cfg(CONFIG_ION_RS_HEAP_CMA)]
+    if let Some(h) = cma::CmaHeap::probe() {
+        add(
+            &mut heaps,
+            Heap::new(4, HeapType::Dma, c"ion_cma_heap", Kind::Cma(h))?,
+        )?;
+    }
     Ok(heaps)
 }
 

@@ -22,6 +22,13 @@ pub(crate) fn order_for(remaining: usize, max_order: u32) -> Option<u32> {
         .find(|&o| o <= max_order && (PAGE_SIZE << o) <= remaining)
 }
 
+/// The largest single allocation: half of RAM.
+pub(crate) fn max_alloc() -> usize {
+    // SAFETY: Reading a counter has no precondition.
+    let ram = unsafe { ffi::rust_ion_totalram_pages() } as usize;
+    ram / 2 * PAGE_SIZE
+}
+
 /// Whether `len` bytes may be allocated at all: a single allocation above
 /// half of RAM is refused, as staging Ion did.
 pub(crate) fn len_allowed(len: usize, totalram_pages: usize) -> bool {
@@ -54,7 +61,10 @@ impl SystemHeap {
         // SAFETY: `alloc_pages` may be called with any flags and order; it
         // returns null or `1 << order` pages that we now own.
         let page = unsafe { bindings::alloc_pages(Self::gfp(order), order) };
-        NonNull::new(page).map(|page| Chunk { page, order })
+        NonNull::new(page).map(|page| Chunk {
+            page,
+            len: PAGE_SIZE << order,
+        })
     }
 
     pub(crate) fn allocate(&self, len: usize, _flags: u32) -> Result<KVec<Chunk>> {
@@ -82,8 +92,8 @@ impl SystemHeap {
                 self.free(&mut chunks);
                 return Err(ENOMEM);
             };
-            max_order = chunk.order;
-            remaining -= chunk.len();
+            max_order = (chunk.len / PAGE_SIZE).trailing_zeros();
+            remaining -= chunk.len;
             if let Err(e) = chunks.push(chunk, GFP_KERNEL) {
                 Self::free_chunk(chunk);
                 self.free(&mut chunks);
@@ -94,9 +104,10 @@ impl SystemHeap {
     }
 
     fn free_chunk(c: Chunk) {
-        // SAFETY: `c` was allocated by `alloc_chunk` with this order and its
-        // owner gives it up here.
-        unsafe { bindings::__free_pages(c.page.as_ptr(), c.order) };
+        let order = c.pages().trailing_zeros();
+        // SAFETY: `c` was allocated by `alloc_chunk` with this order (its
+        // length is `PAGE_SIZE << order`) and its owner gives it up here.
+        unsafe { bindings::__free_pages(c.page.as_ptr(), order) };
     }
 
     pub(crate) fn free(&self, chunks: &mut KVec<Chunk>) {

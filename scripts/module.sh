@@ -9,6 +9,8 @@
 flavour=$1
 BUILD=$2
 MOD=$CACHE/mod/$flavour
+ION_RS_ALL="CONFIG_ION_RS=m CONFIG_ION_RS_HEAP_SYSTEM=y CONFIG_ION_RS_HEAP_SYSTEM_CONTIG=y
+CONFIG_ION_RS_HEAP_CARVEOUT=y CONFIG_ION_RS_HEAP_CHUNK=y CONFIG_ION_RS_HEAP_CMA=y"
 mkdir -p "$MOD"
 SRC=$(readlink -f "$BUILD/source" 2>/dev/null || echo "$BUILD")
 intree=
@@ -31,7 +33,7 @@ checked_make() {
 
 step "external module build (W=1 CLIPPY=1, $flavour)" checked_make "$MOD/build.log" \
 	M="$TOP" MO="$MOD" W=1 CLIPPY=1 \
-	CONFIG_ION_RS=m CONFIG_ION_RS_HEAP_SYSTEM=y CONFIG_ION_RS_KUNIT_TEST=y modules
+	$ION_RS_ALL CONFIG_ION_RS_KUNIT_TEST=y modules
 # In-tree: the kernel's .config has CONFIG_ION_RS=m (see kernel.sh), so an
 # incremental `modules` rebuilds only drivers/ion_rs.
 if [ -n "$intree" ]; then

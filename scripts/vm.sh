@@ -38,9 +38,19 @@ step "pack initramfs" initramfs
 
 mem=1G
 [ "$flavour" = debug ] && mem=2G
+machine=(qemu-system-aarch64 -M virt -cpu max -smp 2 -m "$mem" -nographic -no-reboot -net none)
+
+# QEMU's own device tree for this machine, plus the heaps' reserved memory.
+devicetree() {
+	inroot "${machine[@]}" -machine dumpdtb="$OUT/virt.dtb" >/dev/null
+	inroot dtc -q -I dtb -O dts -o "$OUT/virt.dts" "$OUT/virt.dtb"
+	cat "$TOP/scripts/guest/ion-heaps.dtsi" >>"$OUT/virt.dts"
+	inroot dtc -q -I dts -O dtb -o "$OUT/ion.dtb" "$OUT/virt.dts"
+}
+step "device tree with reserved-memory heaps" devicetree
+
 append="console=ttyAMA0 cma=64M panic=-1 quiet swiotlb=force rust_ion.mode=$mode ${RUST_ION_APPEND:-}"
-qemu=(qemu-system-aarch64 -M virt -cpu max -smp 2 -m "$mem" -nographic -no-reboot
-	-net none -kernel "$BUILD/arch/arm64/boot/Image"
+qemu=("${machine[@]}" -dtb "$OUT/ion.dtb" -kernel "$BUILD/arch/arm64/boot/Image"
 	-initrd "$OUT/initramfs.cpio.gz" -append "$append")
 
 if [ "$mode" = shell ]; then

@@ -223,8 +223,59 @@ FIXTURE_VARIANT(heap) {
 	uint32_t flags;
 };
 
-FIXTURE_VARIANT_ADD(heap, system_cached) { .type = ION_HEAP_TYPE_SYSTEM, .flags = ION_FLAG_CACHED };
-FIXTURE_VARIANT_ADD(heap, system_uncached) { .type = ION_HEAP_TYPE_SYSTEM, .flags = 0 };
+FIXTURE_VARIANT_ADD(heap, system_cached) {
+	.type = ION_HEAP_TYPE_SYSTEM, .flags = ION_FLAG_CACHED,
+};
+
+FIXTURE_VARIANT_ADD(heap, system_uncached) {
+	.type = ION_HEAP_TYPE_SYSTEM, .flags = 0,
+};
+
+FIXTURE_VARIANT_ADD(heap, system_contig) {
+	.type = ION_HEAP_TYPE_SYSTEM_CONTIG, .flags = ION_FLAG_CACHED,
+};
+
+FIXTURE_VARIANT_ADD(heap, carveout_cached) {
+	.type = ION_HEAP_TYPE_CARVEOUT, .flags = ION_FLAG_CACHED,
+};
+
+FIXTURE_VARIANT_ADD(heap, carveout_uncached) {
+	.type = ION_HEAP_TYPE_CARVEOUT, .flags = 0,
+};
+
+FIXTURE_VARIANT_ADD(heap, chunk) {
+	.type = ION_HEAP_TYPE_CHUNK, .flags = ION_FLAG_CACHED,
+};
+
+FIXTURE_VARIANT_ADD(heap, cma_cached) {
+	.type = ION_HEAP_TYPE_DMA, .flags = ION_FLAG_CACHED,
+};
+
+FIXTURE_VARIANT_ADD(heap, cma_uncached) {
+	.type = ION_HEAP_TYPE_DMA, .flags = 0,
+};
+
+/* The largest buffer a test asks of a heap: half of what it can give. */
+static size_t heap_cap(int ion, int id)
+{
+	long long m = ion_heap_stat(ion, id, "max_alloc");
+
+	return m > 0 ? (size_t)m / 2 : 8 * SZ_1M;
+}
+
+/* What the heap accounts for a buffer of @len bytes. */
+static long long heap_bytes_for(int ion, int id, size_t len)
+{
+	long long c = ion_heap_stat(ion, id, "chunk_size");
+
+	return (len + c - 1) / c * c;
+}
+
+static int is_region_heap(uint32_t type)
+{
+	return type == ION_HEAP_TYPE_CARVEOUT || type == ION_HEAP_TYPE_CHUNK ||
+	       type == ION_HEAP_TYPE_DMA;
+}
 
 FIXTURE_SETUP(heap)
 {
@@ -262,14 +313,17 @@ TEST_F(heap, zeroed_at_every_size_and_after_reuse)
 		8 * SZ_1M, 64 * SZ_1M,
 	};
 
+	size_t cap = heap_cap(self->ion, self->id);
+
 	for (int round = 0; round < 2; round++) {
-		for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
+		for (size_t i = 0; i < ARRAY_SIZE(sizes) && sizes[i] <= cap; i++) {
 			int fd = ion_alloc(self->ion, sizes[i], 1U << self->id,
 					   variant->flags);
 			unsigned char *p;
 
 			ASSERT_LE(0, fd) TH_LOG("size %zu: %s", sizes[i], strerror(-fd));
-			ASSERT_EQ((long long)sizes[i], ion_heap_stat(self->ion, self->id, "bytes"));
+			ASSERT_EQ(heap_bytes_for(self->ion, self->id, sizes[i]),
+				  ion_heap_stat(self->ion, self->id, "bytes"));
 			p = mmap(NULL, sizes[i], PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 			ASSERT_TRUE(p != MAP_FAILED);
 			ASSERT_TRUE(all_bytes(p, sizes[i], 0))
@@ -441,6 +495,113 @@ TEST_F(heap, fork_and_exit_with_live_buffers)
 	ASSERT_TRUE(p != MAP_FAILED);
 	ASSERT_EQ(0x77, p[0]);
 	munmap(p, SZ_1M);
+	close(fd);
+}
+
+/* ---- Heaps with a region of their own ---- */
+
+TEST_F(heap, exhaustion_is_enomem_and_recovers)
+{
+	size_t len = heap_cap(self->ion, self->id) / 2;
+	int fds[64], n = 0, fd;
+
+	if (!is_region_heap(variant->type))
+		SKIP(return, "the heap has no region of its own to exhaust");
+	for (n = 0; n < 64; n++) {
+		fds[n] = ion_alloc(self->ion, len, 1U << self->id, variant->flags);
+		if (fds[n] < 0)
+			break;
+	}
+	ASSERT_GT(64, n);
+	ASSERT_LE(1, n);
+	ASSERT_EQ(-ENOMEM, fds[n]);
+	close(fds[n - 1]);
+	fd = ion_alloc(self->ion, len, 1U << self->id, variant->flags);
+	ASSERT_LE(0, fd);
+	fds[n - 1] = fd;
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+TEST_F(heap, fragmentation_then_a_large_buffer)
+{
+	size_t region = heap_cap(self->ion, self->id) * 2, piece = region / 16;
+	int fds[16], fd;
+
+	if (variant->type != ION_HEAP_TYPE_CARVEOUT)
+		SKIP(return, "carveout only");
+	for (int i = 0; i < 16; i++) {
+		fds[i] = ion_alloc(self->ion, piece, 1U << self->id, variant->flags);
+		ASSERT_LE(0, fds[i]) TH_LOG("piece %d", i);
+	}
+	for (int i = 0; i < 16; i += 2)
+		close(fds[i]);
+	/* Half the region is free, but in pieces: no large run. */
+	ASSERT_EQ(-ENOMEM, ion_alloc(self->ion, 2 * piece, 1U << self->id, variant->flags));
+	for (int i = 1; i < 16; i += 2)
+		close(fds[i]);
+	fd = ion_alloc(self->ion, region / 2, 1U << self->id, variant->flags);
+	ASSERT_LE(0, fd);
+	close(fd);
+}
+
+/*
+ * Each heap counts the physically contiguous runs its live buffers hold
+ * (heap.<name>.runs). /proc/self/pagemap cannot show them: the buffers are
+ * mapped VM_PFNMAP, which the page walker skips.
+ */
+TEST_F(heap, contiguous_where_promised)
+{
+	size_t len = SZ_1M + SZ_64K;
+	int fd = ion_alloc(self->ion, len, 1U << self->id, variant->flags);
+	long long want = 1;
+
+	ASSERT_LE(0, fd);
+	if (variant->type == ION_HEAP_TYPE_SYSTEM) {
+		/* Orders 8 and 4: at least two runs, at most 1 MiB each. */
+		ASSERT_LE(2, ion_heap_stat(self->ion, self->id, "runs"));
+		close(fd);
+		return;
+	}
+	/* The chunk heap promises contiguity within each chunk. */
+	if (variant->type == ION_HEAP_TYPE_CHUNK)
+		want = len / ion_heap_stat(self->ion, self->id, "chunk_size");
+	ASSERT_EQ(want, ion_heap_stat(self->ion, self->id, "runs"));
+	close(fd);
+	ASSERT_EQ(0, ion_heap_stat(self->ion, self->id, "runs"));
+}
+
+TEST_F(heap, memory_freed_by_another_process_reads_as_zero)
+{
+	size_t len = heap_cap(self->ion, self->id) / 2;
+	unsigned char *p;
+	pid_t pid;
+	int status, fd;
+
+	if (len > 8 * SZ_1M)
+		len = 8 * SZ_1M;
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int mine = ion_alloc(self->ion, len, 1U << self->id, variant->flags);
+
+		if (mine < 0)
+			_exit(1);
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, mine, 0);
+		if (p == MAP_FAILED)
+			_exit(2);
+		memset(p, 0xcd, len);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	ASSERT_EQ(0, ion_heap_stat(self->ion, self->id, "bytes"));
+	fd = ion_alloc(self->ion, len, 1U << self->id, variant->flags);
+	ASSERT_LE(0, fd);
+	p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_TRUE(p != MAP_FAILED);
+	ASSERT_TRUE(all_bytes(p, len, 0));
+	munmap(p, len);
 	close(fd);
 }
 

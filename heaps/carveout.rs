@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The carveout heap: every buffer is one contiguous run of a reserved
+//! region (`rust-ion,carveout`), zeroed when the heap is created and when a
+//! buffer is freed.
+
+use super::pool::Region;
+use crate::sg::Chunk;
+use kernel::{page::PAGE_SIZE, prelude::*};
+
+pub(crate) struct CarveoutHeap {
+    region: Region,
+}
+
+impl CarveoutHeap {
+    /// The heap over the device tree's carveout, or over `cma_bytes` carved
+    /// out of CMA if there is none; `None` if neither.
+    pub(crate) fn probe(cma_bytes: usize) -> Result<Option<Self>> {
+        let order = PAGE_SIZE.trailing_zeros();
+        let region = match Region::from_dt(c"rust-ion,carveout", order)? {
+            Some((r, _)) => r,
+            None if cma_bytes >= PAGE_SIZE => Region::from_cma(cma_bytes, order)?,
+            None => return Ok(None),
+        };
+        Ok(Some(Self { region }))
+    }
+
+    pub(crate) fn max_alloc(&self) -> usize {
+        self.region.size()
+    }
+
+    pub(crate) fn allocate(&self, len: usize) -> Result<KVec<Chunk>> {
+        let page = self.region.alloc(len).ok_or(ENOMEM)?;
+        let chunk = Chunk { page, len };
+        let mut v = KVec::new();
+        if let Err(e) = v.push(chunk, GFP_KERNEL) {
+            // SAFETY: Just allocated from this region, not handed out.
+            unsafe { self.region.free(page, len) };
+            return Err(e.into());
+        }
+        Ok(v)
+    }
+
+    pub(crate) fn free(&self, chunks: &mut KVec<Chunk>) {
+        for c in chunks.drain_all() {
+            // SAFETY: Every chunk came from `allocate` on this region.
+            unsafe { self.region.free(c.page, c.len) };
+        }
+    }
+}

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The chunk heap: a reserved region (`rust-ion,chunk`) cut into chunks of
+//! a fixed size, a power of two of at least a page (`rust-ion,chunk-size`,
+//! 64 KiB if absent). A buffer is as many chunks as it needs, wherever
+//! they are; chunks are zeroed when freed.
+
+use super::pool::Region;
+use crate::sg::Chunk;
+use kernel::{page::PAGE_SIZE, prelude::*};
+
+/// The chunk size when the node does not say.
+const DEFAULT_CHUNK: usize = 64 * 1024;
+
+pub(crate) struct ChunkHeap {
+    region: Region,
+    chunk: usize,
+}
+
+impl ChunkHeap {
+    pub(crate) fn probe() -> Result<Option<Self>> {
+        // The pool's granule is the chunk size, known only from the node:
+        // look once to learn it, then build the pool with that granule.
+        let Some((probe, size)) = Region::from_dt(c"rust-ion,chunk", PAGE_SIZE.trailing_zeros())?
+        else {
+            return Ok(None);
+        };
+        drop(probe);
+        let chunk = if size == 0 {
+            DEFAULT_CHUNK
+        } else {
+            size as usize
+        };
+        if !chunk.is_power_of_two() || chunk < PAGE_SIZE {
+            return Err(EINVAL);
+        }
+        let (region, _) =
+            Region::from_dt(c"rust-ion,chunk", chunk.trailing_zeros())?.ok_or(ENODEV)?;
+        Ok(Some(Self { region, chunk }))
+    }
+
+    pub(crate) fn max_alloc(&self) -> usize {
+        self.region.size()
+    }
+
+    pub(crate) fn chunk_size(&self) -> usize {
+        self.chunk
+    }
+
+    pub(crate) fn allocate(&self, len: usize) -> Result<KVec<Chunk>> {
+        let n = len.div_ceil(self.chunk);
+        let mut chunks = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            let Some(page) = self.region.alloc(self.chunk) else {
+                self.free(&mut chunks);
+                return Err(ENOMEM);
+            };
+            // Capacity was reserved for all `n`.
+            if chunks
+                .push_within_capacity(Chunk {
+                    page,
+                    len: self.chunk,
+                })
+                .is_err()
+            {
+                // SAFETY: Just allocated from this region, not handed out.
+                unsafe { self.region.free(page, self.chunk) };
+                self.free(&mut chunks);
+                return Err(ENOMEM);
+            }
+        }
+        Ok(chunks)
+    }
+
+    pub(crate) fn free(&self, chunks: &mut KVec<Chunk>) {
+        for c in chunks.drain_all() {
+            // SAFETY: Every chunk came from `allocate` on this region.
+            unsafe { self.region.free(c.page, c.len) };
+        }
+    }
+}

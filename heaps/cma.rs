@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The CMA heap: every buffer is one contiguous, zeroed run from a CMA area,
+//! the one a `rust-ion,cma` node names with `memory-region`, or else the
+//! default area.
+
+use crate::{ffi, sg::Chunk};
+use core::ptr::NonNull;
+use kernel::{ffi::c_ulong, page::PAGE_SIZE, prelude::*};
+
+/// `CONFIG_CMA_ALIGNMENT`'s default: buffers are aligned to their order,
+/// up to this.
+const MAX_ALIGN_ORDER: u32 = 8;
+
+/// # Invariants
+///
+/// `cma` is a CMA area; areas live as long as the kernel.
+pub(crate) struct CmaHeap {
+    cma: NonNull<ffi::Cma>,
+}
+
+// SAFETY: cma_alloc and cma_release may be called from any thread.
+unsafe impl Send for CmaHeap {}
+// SAFETY: As above.
+unsafe impl Sync for CmaHeap {}
+
+impl CmaHeap {
+    pub(crate) fn probe() -> Option<Self> {
+        // SAFETY: Looking up the area has no precondition.
+        NonNull::new(unsafe { ffi::rust_ion_cma_area() }).map(|cma| Self { cma })
+    }
+
+    pub(crate) fn allocate(&self, len: usize) -> Result<KVec<Chunk>> {
+        let count = len / PAGE_SIZE;
+        let align = core::cmp::min(count.next_power_of_two().trailing_zeros(), MAX_ALIGN_ORDER);
+        // SAFETY: `cma` is an area (invariant); we own the pages on success.
+        let page = unsafe { ffi::rust_ion_cma_alloc(self.cma.as_ptr(), count as c_ulong, align) };
+        let page = NonNull::new(page).ok_or(ENOMEM)?;
+        // SAFETY: The `count` pages are ours; CMA pages may hold old data.
+        unsafe { ffi::rust_ion_zero_pages(page.as_ptr(), count as c_ulong) };
+        let chunk = Chunk { page, len };
+        let mut v = KVec::new();
+        if let Err(e) = v.push(chunk, GFP_KERNEL) {
+            self.release(chunk);
+            return Err(e.into());
+        }
+        Ok(v)
+    }
+
+    fn release(&self, c: Chunk) {
+        // SAFETY: `c` came from `cma_alloc` on this area and is given up.
+        unsafe {
+            ffi::rust_ion_cma_release(self.cma.as_ptr(), c.page.as_ptr(), c.pages() as c_ulong)
+        };
+    }
+
+    pub(crate) fn free(&self, chunks: &mut KVec<Chunk>) {
+        for c in chunks.drain_all() {
+            self.release(c);
+        }
+    }
+}
