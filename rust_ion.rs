@@ -42,7 +42,7 @@ module! {
     params: {
         carveout_cma_mb: u32 {
             default: 0,
-            description: "MiB of CMA to back the carveout heap when the device tree has no rust-ion,carveout node",
+            description: "MiB of CMA to back the carveout heap instead of a rust-ion,carveout node",
         },
     },
 }

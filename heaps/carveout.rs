@@ -13,16 +13,17 @@ pub(crate) struct CarveoutHeap {
 }
 
 impl CarveoutHeap {
-    /// The heap over the device tree's carveout, or over `cma_bytes` carved
-    /// out of CMA if there is none; `None` if neither.
+    /// The heap over `cma_bytes` carved out of CMA when the module
+    /// parameter asks for it (an explicit request wins), else over the
+    /// device tree's carveout; `None` if neither.
     pub(crate) fn probe(cma_bytes: usize) -> Result<Option<Self>> {
         let order = PAGE_SIZE.trailing_zeros();
-        let region = match Region::from_dt(c"rust-ion,carveout", order)? {
-            Some((r, _)) => r,
-            None if cma_bytes >= PAGE_SIZE => Region::from_cma(cma_bytes, order)?,
-            None => return Ok(None),
-        };
-        Ok(Some(Self { region }))
+        if cma_bytes >= PAGE_SIZE {
+            return Ok(Some(Self {
+                region: Region::from_cma(cma_bytes, order)?,
+            }));
+        }
+        Ok(Region::from_dt(c"rust-ion,carveout", order)?.map(|(region, _)| Self { region }))
     }
 
     pub(crate) fn max_alloc(&self) -> usize {

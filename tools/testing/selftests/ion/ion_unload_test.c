@@ -4,6 +4,7 @@
  * after. Runs last: it unloads ion_rs and loads it again from
  * /lib/modules/ion_rs.ko.
  */
+#include <sys/mman.h>
 #include <sys/syscall.h>
 
 #include "kselftest_harness.h"
@@ -16,13 +17,13 @@ static int unload(void)
 	return syscall(SYS_delete_module, "ion_rs", O_NONBLOCK) ? -errno : 0;
 }
 
-static int load(void)
+static int load(const char *params)
 {
 	int fd = open(KO, O_RDONLY | O_CLOEXEC), ret;
 
 	if (fd < 0)
 		return -errno;
-	ret = syscall(SYS_finit_module, fd, "", 0) ? -errno : 0;
+	ret = syscall(SYS_finit_module, fd, params, 0) ? -errno : 0;
 	close(fd);
 	return ret;
 }
@@ -41,10 +42,38 @@ TEST(rmmod_refused_while_a_buffer_lives)
 	close(fd);
 	ASSERT_EQ(0, unload());
 	ASSERT_EQ(-1, access("/dev/ion", F_OK));
-	ASSERT_EQ(0, load());
+	ASSERT_EQ(0, load(""));
 	ion = open("/dev/ion", O_RDWR);
 	ASSERT_LE(0, ion);
 	close(ion);
+}
+
+/* A board without a carveout node carves one out of CMA at load. */
+TEST(carveout_carved_out_of_cma_by_parameter)
+{
+	const size_t len = 1 << 20;
+	int ion, id, fd;
+	unsigned char *p;
+
+	ASSERT_EQ(0, unload());
+	ASSERT_EQ(0, load("carveout_cma_mb=8"));
+	ion = open("/dev/ion", O_RDWR);
+	ASSERT_LE(0, ion);
+	id = ion_heap_by_type(ion, ION_HEAP_TYPE_CARVEOUT);
+	ASSERT_EQ(ION_HEAP_TYPE_CARVEOUT, id);
+	ASSERT_EQ(8 << 20, ion_heap_stat(ion, id, "max_alloc"));
+	fd = ion_alloc(ion, len, 1U << id, ION_FLAG_CACHED);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(1, ion_heap_stat(ion, id, "runs"));
+	p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_TRUE(p != MAP_FAILED);
+	for (size_t i = 0; i < len; i++)
+		ASSERT_EQ(0, p[i]);
+	munmap(p, len);
+	close(fd);
+	ASSERT_EQ(-ENOMEM, ion_alloc(ion, 9 << 20, 1U << id, 0));
+	close(ion);
+	/* Unloading gives the CMA pages back; /init unloads at the end. */
 }
 
 TEST_HARNESS_MAIN
