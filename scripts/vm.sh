@@ -61,6 +61,8 @@ log=$OUT/console-$mode.log
 # A hung guest fails the run: QEMU is killed after the timeout.
 tmo=${RUST_ION_VM_TIMEOUT:-180}
 [ "$flavour" = debug ] && tmo=${RUST_ION_VM_TIMEOUT:-600}
-step "boot $flavour kernel ($mode)" inroot timeout -k 5 "$tmo" "${qemu[@]}" \
-	</dev/null >"$log" 2>&1 || log "QEMU exited non-zero (timeout is ${tmo} s)"
+boot() {
+	inroot timeout -k 5 "$tmo" "${qemu[@]}" </dev/null >"$log" 2>&1
+}
+step "boot $flavour kernel ($mode)" boot || log "QEMU exited non-zero (timeout is ${tmo} s)"
 echo "$log"
