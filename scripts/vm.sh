@@ -49,7 +49,12 @@ devicetree() {
 }
 step "device tree with reserved-memory heaps" devicetree
 
-append="console=ttyAMA0 cma=64M panic=-1 quiet swiotlb=force rust_ion.mode=$mode ${RUST_ION_APPEND:-}"
+# The tests make DMA bounce (swiotlb=force) so that cache maintenance is
+# observable; the benchmark does not, to measure what hardware would do.
+bounce=swiotlb=force
+[ -n "${RUST_ION_NO_SWIOTLB:-}" ] && bounce=
+append="console=ttyAMA0 cma=64M panic=-1 quiet $bounce rust_ion.mode=$mode"
+append="$append rust_ion.rounds=${RUST_ION_BENCH_ROUNDS:-1} ${RUST_ION_APPEND:-}"
 qemu=("${machine[@]}" -dtb "$OUT/ion.dtb" -kernel "$BUILD/arch/arm64/boot/Image"
 	-initrd "$OUT/initramfs.cpio.gz" -append "$append")
 
