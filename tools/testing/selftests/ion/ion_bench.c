@@ -58,7 +58,9 @@ struct alloc_ctx {
 /* -1 on failure; else the fd. */
 static int alloc_one(struct alloc_ctx *c, bool ion, size_t len)
 {
-	return ion ? ion_alloc(c->ion, len, 1U << c->id, ION_FLAG_CACHED) : heap_alloc(c->heap, len);
+	if (ion)
+		return ion_alloc(c->ion, len, 1U << c->id, ION_FLAG_CACHED);
+	return heap_alloc(c->heap, len);
 }
 
 static void drain(void)
@@ -78,9 +80,9 @@ static bool first_json = true;
 static void record(const char *what, size_t size, const char *alloc, double med, double p99)
 {
 	printf("%-14s %9zu %-10s %12.1f %12.1f\n", what, size, alloc, med, p99);
-	fprintf(json, "%s\n  {\"test\": \"%s\", \"size\": %zu, \"allocator\": \"%s\", "
-		"\"median_us\": %.2f, \"p99_us\": %.2f}", first_json ? "" : ",", what, size, alloc,
-		med, p99);
+	fprintf(json, "%s\n  {\"test\": \"%s\", \"size\": %zu, \"allocator\": \"%s\", ",
+		first_json ? "" : ",", what, size, alloc);
+	fprintf(json, "\"median_us\": %.2f, \"p99_us\": %.2f}", med, p99);
 	first_json = false;
 }
 
@@ -122,7 +124,7 @@ static void bench_touch(struct alloc_ctx *c, size_t len, int n)
 	for (int i = 0; i < n; i++) {
 		for (int k = 0; k < 2; k++) {
 			int fd = alloc_one(c, k == 0, len);
-			volatile unsigned char *p;
+			unsigned char *p;
 			double t0;
 
 			if (fd < 0)
@@ -133,13 +135,16 @@ static void bench_touch(struct alloc_ctx *c, size_t len, int n)
 				exit(1);
 			for (size_t o = 0; o < len; o += 4096)
 				p[o] = 1;
-			munmap((void *)p, len);
+			/* Keep the compiler from dropping the stores. */
+			__asm__ volatile("" : : "r"(p) : "memory");
+			munmap(p, len);
 			t[k][i] = now_us() - t0;
 			close(fd);
 		}
 	}
 	for (int k = 0; k < 2; k++)
-		record("first_touch", len, k ? "dma-heap" : "ion", pct(t[k], n, 0.5), pct(t[k], n, 0.99));
+		record("first_touch", len, k ? "dma-heap" : "ion", pct(t[k], n, 0.5),
+		       pct(t[k], n, 0.99));
 	free(t[0]);
 	free(t[1]);
 }
@@ -176,7 +181,8 @@ static void bench_sync(struct alloc_ctx *c, size_t len, int n, int card)
 		}
 		snprintf(name, sizeof(name), "sync_%datt", att);
 		for (int k = 0; k < 2; k++)
-			record(name, len, k ? "dma-heap" : "ion", pct(t[k], n, 0.5), pct(t[k], n, 0.99));
+			record(name, len, k ? "dma-heap" : "ion", pct(t[k], n, 0.5),
+			       pct(t[k], n, 0.99));
 		free(t[0]);
 		free(t[1]);
 	}
