@@ -35,4 +35,7 @@ shell:
 bench:
 	scripts/bench.sh
 
-.PHONY: modules modules_install clean run test shell bench
+fmt:
+	scripts/lint.sh --fix
+
+.PHONY: modules modules_install clean run test shell bench fmt

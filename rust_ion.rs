@@ -44,6 +44,14 @@ module! {
             default: 0,
             description: "MiB of CMA to back the carveout heap instead of a rust-ion,carveout node",
         },
+        pool_max_mb: u32 {
+            default: 64,
+            description: "MiB of freed pages the system heap keeps in its pools",
+        },
+        pool_zero_on_alloc: bool {
+            default: false,
+            description: "Zero pool pages when they leave the pool instead of when they enter it",
+        },
     },
 }
 
@@ -91,9 +99,23 @@ impl Writer for StatsView {
             writeln!(f, "heap.{name}.runs {}", h.runs.load(Relaxed))?;
             writeln!(f, "heap.{name}.max_alloc {}", h.max_alloc())?;
             writeln!(f, "heap.{name}.chunk_size {}", h.chunk_size())?;
+            h.write_pool_stats(f)?;
         }
         for (name, c) in stats::all() {
             writeln!(f, "{name} {}", c.load(Relaxed))?;
+        }
+        Ok(())
+    }
+}
+
+/// `/sys/kernel/debug/ion/drain_pools`: any write empties the page pools.
+struct DrainPools(Arc<Ion>);
+
+impl debugfs::Reader for DrainPools {
+    fn read_from_slice(&self, reader: &mut kernel::uaccess::UserSliceReader) -> Result {
+        reader.skip(reader.len())?;
+        for h in self.0.heaps.iter() {
+            h.drain();
         }
         Ok(())
     }
@@ -105,6 +127,7 @@ struct IonModule {
     #[pin]
     miscdev: MiscDeviceRegistration<IonFile>,
     _stats: Pin<KBox<debugfs::File<StatsView>>>,
+    _drain: Pin<KBox<debugfs::File<DrainPools>>>,
     _debugfs: Dir,
 }
 
@@ -113,13 +136,21 @@ impl kernel::InPlaceModule for IonModule {
         try_pin_init!(Self {
             ion: Arc::new(
                 Ion {
-                    heaps: heaps::create_all(
-                        (module_parameters::carveout_cma_mb.value() as usize) << 20
-                    )?,
+                    heaps: heaps::create_all(&heaps::Params {
+                        carveout_cma: (module_parameters::carveout_cma_mb.value() as usize) << 20,
+                        pools: heaps::system::PoolConfig {
+                            max_bytes: (module_parameters::pool_max_mb.value() as usize) << 20,
+                            zero_on_alloc: module_parameters::pool_zero_on_alloc.value(),
+                        },
+                    })?,
                 },
                 GFP_KERNEL,
             )?,
             _debugfs: Dir::new(c"ion"),
+            _drain: KBox::pin_init(
+                _debugfs.write_only_file(c"drain_pools", DrainPools(ion.clone())),
+                GFP_KERNEL
+            )?,
             _stats: KBox::pin_init(_debugfs.read_only_file(c"stats", StatsView(ion.clone())), GFP_KERNEL)?,
             miscdev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"ion" }),
         })

@@ -95,7 +95,7 @@ mod buffer {
     }
 
     fn system_heap() -> Result<Arc<heaps::Heap>> {
-        heaps::system_heap()
+        heaps::system_heap(crate::heaps::system::PoolConfig::DEFAULT)
     }
 
     fn counter(c: &stats::Counter) -> i64 {

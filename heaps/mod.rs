@@ -9,6 +9,8 @@ mod carveout;
 mod chunk;
 #[cfg(CONFIG_ION_RS_HEAP_CMA)]
 mod cma;
+#[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
+mod page_pool;
 #[cfg(any(CONFIG_ION_RS_HEAP_CARVEOUT, CONFIG_ION_RS_HEAP_CHUNK))]
 mod pool;
 #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
@@ -84,9 +86,10 @@ impl Heap {
 
     /// Allocates zeroed pages for `len` bytes (a multiple of `PAGE_SIZE`).
     pub(crate) fn allocate(self: &Arc<Self>, len: usize, flags: u32) -> Result<Pages> {
+        let cached = flags & crate::buffer::ION_FLAG_CACHED != 0;
         let chunks = match &self.kind {
             #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
-            Kind::System(h) => h.allocate(len, flags)?,
+            Kind::System(h) => h.allocate(len, cached)?,
             #[cfg(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG)]
             Kind::SystemContig(h) => h.allocate(len)?,
             #[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
@@ -105,13 +108,15 @@ impl Heap {
             heap: self.clone(),
             chunks,
             len,
+            cached,
         })
     }
 
-    fn free(&self, chunks: &mut KVec<Chunk>) {
+    fn free(&self, chunks: &mut KVec<Chunk>, cached: bool) {
+        let _ = cached;
         match &self.kind {
             #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
-            Kind::System(h) => h.free(chunks),
+            Kind::System(h) => h.free(chunks, cached),
             #[cfg(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG)]
             Kind::SystemContig(h) => h.free(chunks),
             #[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
@@ -121,6 +126,24 @@ impl Heap {
             #[cfg(CONFIG_ION_RS_HEAP_CMA)]
             Kind::Cma(h) => h.free(chunks),
         }
+    }
+
+    /// Empties the heap's page pools, if it has any.
+    pub(crate) fn drain(&self) {
+        #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
+        if let Kind::System(h) = &self.kind {
+            h.drain();
+        }
+    }
+
+    /// Writes the heap's pool statistics, if it has pools.
+    pub(crate) fn write_pool_stats(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
+        if let Kind::System(h) = &self.kind {
+            return h.write_stats(f, self.name.to_str().unwrap_or("?"));
+        }
+        let _ = f;
+        Ok(())
     }
 
     /// The largest single allocation the heap can give, 0 if unknown.
@@ -159,6 +182,7 @@ pub(crate) struct Pages {
     heap: Arc<Heap>,
     chunks: KVec<Chunk>,
     len: usize,
+    cached: bool,
 }
 
 // SAFETY: The chunks are owned pages that any thread may free; the raw page
@@ -176,7 +200,7 @@ impl Pages {
 impl Drop for Pages {
     fn drop(&mut self) {
         self.heap.runs.add(-(self.chunks.len() as i64), Relaxed);
-        self.heap.free(&mut self.chunks);
+        self.heap.free(&mut self.chunks, self.cached);
         self.heap.bytes.add(-(self.len as i64), Relaxed);
         self.heap.buffers.add(-1, Relaxed);
     }
@@ -184,13 +208,9 @@ impl Drop for Pages {
 
 /// The system heap alone (for the KUnit suites, which run before init).
 #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
-pub(crate) fn system_heap() -> Result<Arc<Heap>> {
-    Heap::new(
-        0,
-        HeapType::System,
-        c"ion_system_heap",
-        Kind::System(system::SystemHeap),
-    )
+pub(crate) fn system_heap(pools: system::PoolConfig) -> Result<Arc<Heap>> {
+    let kind = Kind::System(system::SystemHeap::new(pools)?);
+    Heap::new(0, HeapType::System, c"ion_system_heap", kind)
 }
 
 /// Creates every heap that this build has and the machine can back,
@@ -198,11 +218,11 @@ pub(crate) fn system_heap() -> Result<Arc<Heap>> {
 /// memory is absent (no reserved-memory node, no CMA area) is not
 /// registered; that is no error. `carveout_cma` bytes of CMA back the
 /// carveout heap on a board whose device tree has no carveout.
-pub(crate) fn create_all(carveout_cma: usize) -> Result<KVec<Arc<Heap>>> {
+pub(crate) fn create_all(p: &Params) -> Result<KVec<Arc<Heap>>> {
     let mut heaps = KVec::new();
-    let _ = carveout_cma;
+    let _ = p;
     #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
-    add(&mut heaps, system_heap()?)?;
+    add(&mut heaps, system_heap(p.pools)?)?;
     #[cfg(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG)]
     add(
         &mut heaps,
@@ -214,7 +234,7 @@ pub(crate) fn create_all(carveout_cma: usize) -> Result<KVec<Arc<Heap>>> {
         )?,
     )?;
     #[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
-    if let Some(h) = carveout::CarveoutHeap::probe(carveout_cma)? {
+    if let Some(h) = carveout::CarveoutHeap::probe(p.carveout_cma)? {
         let kind = Kind::Carveout(h);
         add(
             &mut heaps,
@@ -236,6 +256,15 @@ pub(crate) fn create_all(carveout_cma: usize) -> Result<KVec<Arc<Heap>>> {
         )?;
     }
     Ok(heaps)
+}
+
+/// What the module parameters say about the heaps.
+pub(crate) struct Params {
+    /// Bytes of CMA to back the carveout heap with instead of the device
+    /// tree's region (0: use the device tree).
+    pub(crate) carveout_cma: usize,
+    #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
+    pub(crate) pools: system::PoolConfig,
 }
 
 /// Inserts `heap` keeping `heaps` sorted by id, highest first.

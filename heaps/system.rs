@@ -3,8 +3,9 @@
 //! The system heap: zeroed pages from the page allocator, in orders 8, 4
 //! and 0 (1 MiB, 64 KiB and 4 KiB with 4 KiB pages).
 
+use super::page_pool::Pools;
 use crate::{ffi, sg::Chunk};
-use core::ptr::NonNull;
+use core::{fmt, ptr::NonNull};
 use kernel::{bindings, page::PAGE_SIZE, prelude::*};
 
 /// The orders the heap allocates in, largest first.
@@ -35,9 +36,41 @@ pub(crate) fn len_allowed(len: usize, totalram_pages: usize) -> bool {
     len / PAGE_SIZE <= totalram_pages / 2
 }
 
-pub(crate) struct SystemHeap;
+/// The heap, with its page pools.
+pub(crate) struct SystemHeap {
+    pools: Pin<KBox<Pools>>,
+}
+
+/// Pool settings (module parameters).
+#[derive(Clone, Copy)]
+pub(crate) struct PoolConfig {
+    pub(crate) max_bytes: usize,
+    pub(crate) zero_on_alloc: bool,
+}
+
+impl PoolConfig {
+    pub(crate) const DEFAULT: Self = Self {
+        max_bytes: 64 << 20,
+        zero_on_alloc: false,
+    };
+}
 
 impl SystemHeap {
+    pub(crate) fn new(cfg: PoolConfig) -> Result<Self> {
+        Ok(Self {
+            pools: Pools::new(cfg.max_bytes, cfg.zero_on_alloc)?,
+        })
+    }
+
+    /// Empties the pools; returns the pages freed.
+    pub(crate) fn drain(&self) -> usize {
+        self.pools.shrink(usize::MAX)
+    }
+
+    pub(crate) fn write_stats(&self, f: &mut fmt::Formatter<'_>, name: &str) -> fmt::Result {
+        self.pools.write_stats(f, name)
+    }
+
     fn gfp(order: u32) -> bindings::gfp_t {
         // SAFETY: These are constants initialised at build time.
         let (highuser, comp, noretry, reclaim) = unsafe {
@@ -57,17 +90,19 @@ impl SystemHeap {
         }
     }
 
-    fn alloc_chunk(order: u32) -> Option<Chunk> {
-        // SAFETY: `alloc_pages` may be called with any flags and order; it
-        // returns null or `1 << order` pages that we now own.
-        let page = unsafe { bindings::alloc_pages(Self::gfp(order), order) };
-        NonNull::new(page).map(|page| Chunk {
+    fn alloc_chunk(&self, order: u32, cached: bool) -> Option<Chunk> {
+        let page = self.pools.take(order, cached).or_else(|| {
+            // SAFETY: `alloc_pages` may be called with any flags and order;
+            // it returns null or `1 << order` zeroed pages that we now own.
+            NonNull::new(unsafe { bindings::alloc_pages(Self::gfp(order), order) })
+        })?;
+        Some(Chunk {
             page,
             len: PAGE_SIZE << order,
         })
     }
 
-    pub(crate) fn allocate(&self, len: usize, _flags: u32) -> Result<KVec<Chunk>> {
+    pub(crate) fn allocate(&self, len: usize, cached: bool) -> Result<KVec<Chunk>> {
         // SAFETY: Reading a counter has no precondition.
         let ram = unsafe { ffi::rust_ion_totalram_pages() } as usize;
         if !len_allowed(len, ram) {
@@ -79,7 +114,7 @@ impl SystemHeap {
         while remaining > 0 {
             let mut got = None;
             while let Some(order) = order_for(remaining, max_order) {
-                if let Some(c) = Self::alloc_chunk(order) {
+                if let Some(c) = self.alloc_chunk(order, cached) {
                     got = Some(c);
                     break;
                 }
@@ -89,30 +124,34 @@ impl SystemHeap {
                 max_order = order - 1;
             }
             let Some(chunk) = got else {
-                self.free(&mut chunks);
+                self.free(&mut chunks, cached);
                 return Err(ENOMEM);
             };
             max_order = (chunk.len / PAGE_SIZE).trailing_zeros();
             remaining -= chunk.len;
             if let Err(e) = chunks.push(chunk, GFP_KERNEL) {
-                Self::free_chunk(chunk);
-                self.free(&mut chunks);
+                self.free_chunk(chunk, cached);
+                self.free(&mut chunks, cached);
                 return Err(e.into());
             }
         }
         Ok(chunks)
     }
 
-    fn free_chunk(c: Chunk) {
+    /// Gives a chunk to the pool, or back to the page allocator if the
+    /// pool is full.
+    fn free_chunk(&self, c: Chunk, cached: bool) {
         let order = c.pages().trailing_zeros();
-        // SAFETY: `c` was allocated by `alloc_chunk` with this order (its
-        // length is `PAGE_SIZE << order`) and its owner gives it up here.
-        unsafe { bindings::__free_pages(c.page.as_ptr(), order) };
+        if let Err(page) = self.pools.give(c.page, order, cached) {
+            // SAFETY: `c` was allocated with this order (its length is
+            // `PAGE_SIZE << order`) and its owner gives it up here.
+            unsafe { bindings::__free_pages(page.as_ptr(), order) };
+        }
     }
 
-    pub(crate) fn free(&self, chunks: &mut KVec<Chunk>) {
+    pub(crate) fn free(&self, chunks: &mut KVec<Chunk>, cached: bool) {
         for c in chunks.drain_all() {
-            Self::free_chunk(c);
+            self.free_chunk(c, cached);
         }
     }
 }

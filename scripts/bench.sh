@@ -6,6 +6,8 @@
 . "$(dirname "$0")/lib.sh"
 
 rounds=${1:-3}
+# Module parameters for this run, e.g. RUST_ION_ARGS=pool_zero_on_alloc=1
+[ -n "${RUST_ION_ARGS:-}" ] && export RUST_ION_APPEND="rust_ion.args=$RUST_ION_ARGS"
 "$TOP/scripts/buildroot.sh"
 log=$(RUST_ION_NO_SWIOTLB=1 RUST_ION_BENCH_ROUNDS=$rounds RUST_ION_VM_TIMEOUT=900 \
 	"$TOP/scripts/vm.sh" qemu bench)

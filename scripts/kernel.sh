@@ -95,5 +95,9 @@ if [ ! -f "$BUILD/.built" ]; then
 	step "configure $flavour kernel" configure
 	step "build $flavour kernel (Image, modules)" kmake -j"$(nproc)" Image modules
 	touch "$BUILD/.built"
+	# Builds of this flavour under other keys are stale now.
+	for old in "$CACHE/build/$flavour"-*; do
+		[ "$old" = "$BUILD" ] || rm -rf "$old"
+	done
 fi
 echo "$BUILD"

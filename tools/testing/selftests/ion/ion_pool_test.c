@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The system heap's page pools: hits after a free, cached and uncached
+ * pools kept apart, the bound, drain_pools and the shrinker (through
+ * CONFIG_SHRINKER_DEBUG's debugfs files). Memory that comes back from a
+ * pool reads as zero.
+ */
+#include <dirent.h>
+#include <sys/mman.h>
+
+#include "kselftest_harness.h"
+#include "ion_util.h"
+
+#define SZ_1M (1024UL * 1024)
+#define POOL(what) ion_stat("heap.ion_system_heap." what)
+
+static void drain(struct __test_metadata *_metadata)
+{
+	int fd = open("/sys/kernel/debug/ion/drain_pools", O_WRONLY);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(1, write(fd, "1", 1));
+	close(fd);
+	ASSERT_EQ(0, POOL("pool_pages"));
+}
+
+FIXTURE(pool) {
+	int ion;
+	uint32_t mask;
+};
+
+FIXTURE_SETUP(pool)
+{
+	self->ion = open("/dev/ion", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->ion);
+	self->mask = 1U << ion_heap_by_type(self->ion, ION_HEAP_TYPE_SYSTEM);
+	drain(_metadata);
+}
+
+FIXTURE_TEARDOWN(pool)
+{
+	EXPECT_EQ(0, POOL("bytes"));
+	drain(_metadata);
+	close(self->ion);
+}
+
+/* Allocate, dirty every byte, free: the pages go to the pool. */
+static void dirty_and_free(struct __test_metadata *_metadata, int ion, uint32_t mask,
+			   size_t len, uint32_t flags)
+{
+	int fd = ion_alloc(ion, len, mask, flags);
+	unsigned char *p;
+
+	ASSERT_LE(0, fd);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_TRUE(p != MAP_FAILED);
+	memset(p, 0xee, len);
+	munmap(p, len);
+	close(fd);
+}
+
+static int all_zero(int fd, size_t len)
+{
+	unsigned char *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	int ok = p != MAP_FAILED;
+
+	for (size_t i = 0; ok && i < len; i++)
+		ok = !p[i];
+	if (p != MAP_FAILED)
+		munmap(p, len);
+	return ok;
+}
+
+TEST_F(pool, freed_pages_are_reused_zeroed)
+{
+	long long hits = POOL("pool.cached.order8.hits");
+	int fd;
+
+	dirty_and_free(_metadata, self->ion, self->mask, 8 * SZ_1M, ION_FLAG_CACHED);
+	ASSERT_EQ(8 * SZ_1M / 4096, POOL("pool_pages"));
+	ASSERT_EQ(8, POOL("pool.cached.order8.runs"));
+	fd = ion_alloc(self->ion, 8 * SZ_1M, self->mask, ION_FLAG_CACHED);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(hits + 8, POOL("pool.cached.order8.hits"));
+	ASSERT_EQ(0, POOL("pool_pages"));
+	ASSERT_TRUE(all_zero(fd, 8 * SZ_1M));
+	close(fd);
+}
+
+TEST_F(pool, cached_and_uncached_pools_are_apart)
+{
+	long long misses = POOL("pool.uncached.order8.misses");
+	int fd;
+
+	dirty_and_free(_metadata, self->ion, self->mask, SZ_1M, ION_FLAG_CACHED);
+	ASSERT_EQ(1, POOL("pool.cached.order8.runs"));
+	fd = ion_alloc(self->ion, SZ_1M, self->mask, 0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(misses + 1, POOL("pool.uncached.order8.misses"));
+	ASSERT_EQ(1, POOL("pool.cached.order8.runs"));
+	ASSERT_TRUE(all_zero(fd, SZ_1M));
+	close(fd);
+	ASSERT_EQ(1, POOL("pool.uncached.order8.runs"));
+}
+
+TEST_F(pool, the_pools_are_bounded)
+{
+	int fds[4];
+
+	/* 128 MiB freed at once; the pools keep at most 64 MiB (default). */
+	for (int i = 0; i < 4; i++) {
+		fds[i] = ion_alloc(self->ion, 32 * SZ_1M, self->mask, ION_FLAG_CACHED);
+		ASSERT_LE(0, fds[i]);
+	}
+	for (int i = 0; i < 4; i++)
+		close(fds[i]);
+	ASSERT_EQ(64 * SZ_1M / 4096, POOL("pool_pages"));
+}
+
+/* The debugfs directory of our shrinker, under /sys/kernel/debug/shrinker. */
+static int shrinker_dir(char *out, size_t len)
+{
+	DIR *d = opendir("/sys/kernel/debug/shrinker");
+	struct dirent *e;
+	int found = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, "ion_rs-pool-", 12)) {
+			snprintf(out, len, "/sys/kernel/debug/shrinker/%s", e->d_name);
+			found++;
+		}
+	closedir(d);
+	return found;
+}
+
+TEST_F(pool, the_shrinker_gives_pages_back)
+{
+	char dir[300], path[340], buf[128];
+	unsigned long ino, count;
+	int fd, got;
+	ssize_t n;
+
+	dirty_and_free(_metadata, self->ion, self->mask, 32 * SZ_1M, ION_FLAG_CACHED);
+	ASSERT_EQ(32 * SZ_1M / 4096, POOL("pool_pages"));
+	ASSERT_EQ(1, shrinker_dir(dir, sizeof(dir)));
+	/* What the shrinker reports is what the pools hold. */
+	snprintf(path, sizeof(path), "%s/count", dir);
+	fd = open(path, O_RDONLY);
+	ASSERT_LE(0, fd);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	ASSERT_LT(0, n);
+	buf[n] = 0;
+	got = sscanf(buf, "%lu %lu", &ino, &count);
+	ASSERT_EQ(2, got);
+	ASSERT_EQ(32 * SZ_1M / 4096, count);
+	/* Pressure: ask it to scan everything. */
+	snprintf(path, sizeof(path), "%s/scan", dir);
+	fd = open(path, O_WRONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_LT(0, dprintf(fd, "0 0 %lu", count));
+	close(fd);
+	ASSERT_EQ(0, POOL("pool_pages"));
+	/* Nothing was lost and new memory is still zeroed. */
+	fd = ion_alloc(self->ion, 32 * SZ_1M, self->mask, ION_FLAG_CACHED);
+	ASSERT_LE(0, fd);
+	ASSERT_TRUE(all_zero(fd, 32 * SZ_1M));
+	close(fd);
+}
+
+TEST_HARNESS_MAIN
