@@ -3,14 +3,22 @@
 //! Page pools for the system heap, with a shrinker.
 //!
 //! Freed runs of pages are kept per order and per cache mode (cached and
-//! uncached pages are never mixed), already zeroed, so that the next
-//! allocation skips both the page allocator and the zeroing. The pools are
-//! bounded (`pool_max_mb`); a shrinker gives their pages back under memory
-//! pressure, and `/sys/kernel/debug/ion/drain_pools` empties them.
+//! uncached pages are never mixed), zeroed, so that the next allocation
+//! skips both the page allocator and the zeroing. Freeing is deferred: the
+//! release path only queues a run as *pending*, and a work item on the
+//! system workqueue zeroes it and moves it into its pool, so that close()
+//! stays cheap. An allocation that finds only pending runs zeroes one
+//! itself. With `pool_zero_on_alloc`, runs go into the pools dirty and are
+//! zeroed when they leave instead.
+//!
+//! The pools are bounded (`pool_max_mb`, pending runs included); a shrinker
+//! gives their pages back under memory pressure (pending runs first), and
+//! `/sys/kernel/debug/ion/drain_pools` empties them.
 //!
 //! Lock order: `Pools::lists` is a spinlock and a leaf. Nothing is allocated
-//! while it is held (every list reserved capacity for the bound up front),
-//! so reclaim, and with it our own shrinker, cannot be entered under it.
+//! and nothing is zeroed while it is held (every list reserved capacity for
+//! the bound up front), so reclaim, and with it our own shrinker, cannot be
+//! entered under it.
 
 use super::system::ORDERS;
 use crate::{ffi, stats::Relaxed};
@@ -18,10 +26,11 @@ use core::{fmt, ptr::NonNull};
 use kernel::{
     bindings,
     ffi::c_ulong,
-    new_spinlock,
+    new_spinlock, new_work,
     page::PAGE_SIZE,
     prelude::*,
-    sync::{atomic::Atomic, SpinLock},
+    sync::{atomic::Atomic, Arc, SpinLock},
+    workqueue::{self, impl_has_work, Work, WorkItem},
 };
 
 const NPOOLS: usize = 2 * ORDERS.len();
@@ -38,10 +47,15 @@ fn order_of(i: usize) -> u32 {
 
 /// # Invariants
 ///
-/// Every run in `runs[i]` is `1 << order_of(i)` zeroed pages that the pools
-/// own (from `alloc_pages` with that order), and `pages` counts them all.
+/// Every run in `runs[i]` and `pending[i]` is `1 << order_of(i)` pages that
+/// the pools own (from `alloc_pages` with that order); those in `runs[i]`
+/// are zeroed unless `zero_on_alloc`, those in `pending[i]` are not.
+/// `zeroing[i]` runs are out of `pending[i]`, being zeroed by the work item.
+/// `pages` counts them all.
 struct Lists {
     runs: [KVec<NonNull<bindings::page>>; NPOOLS],
+    pending: [KVec<NonNull<bindings::page>>; NPOOLS],
+    zeroing: [usize; NPOOLS],
     pages: usize,
 }
 
@@ -52,12 +66,38 @@ unsafe impl Send for Lists {}
 pub(crate) struct Pools {
     #[pin]
     lists: SpinLock<Lists>,
+    #[pin]
+    work: Work<Pools>,
     max_pages: usize,
     zero_on_alloc: bool,
     hits: [Atomic<i64>; NPOOLS],
     misses: [Atomic<i64>; NPOOLS],
     /// Our registered shrinker, or null (before registration).
-    shrinker: *mut bindings::shrinker,
+    shrinker: Atomic<*mut bindings::shrinker>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Pools { self.work }
+}
+
+impl WorkItem for Pools {
+    type Pointer = Arc<Pools>;
+
+    /// Zeroes the pending runs and moves them into their pools.
+    fn run(this: Arc<Pools>) {
+        while let Some((i, page)) = this.pop_pending() {
+            zero(page, order_of(i));
+            let mut l = this.lists.lock();
+            l.zeroing[i] -= 1;
+            // Never fails: `runs[i]` has room for the bound, and `pages`
+            // already counts this run.
+            if let Err(e) = l.runs[i].push_within_capacity(page) {
+                l.pages -= 1 << order_of(i);
+                drop(l);
+                free(e.0, order_of(i));
+            }
+        }
+    }
 }
 
 // SAFETY: `lists` is locked; the counters are atomic; `shrinker` is only
@@ -69,21 +109,25 @@ unsafe impl Sync for Pools {}
 impl Pools {
     /// Pools holding at most `max_bytes`, zeroing pages before they go back
     /// in (or, with `zero_on_alloc`, on the way out), with a shrinker.
-    pub(crate) fn new(max_bytes: usize, zero_on_alloc: bool) -> Result<Pin<KBox<Self>>> {
+    pub(crate) fn new(max_bytes: usize, zero_on_alloc: bool) -> Result<Arc<Self>> {
         let max_pages = max_bytes / PAGE_SIZE;
-        let mut runs: [KVec<NonNull<bindings::page>>; NPOOLS] =
-            core::array::from_fn(|_| KVec::new());
-        for (i, r) in runs.iter_mut().enumerate() {
-            r.reserve(max_pages >> order_of(i), GFP_KERNEL)?;
-        }
-        let mut pools = KBox::pin_init(
+        let lists = || -> Result<[KVec<NonNull<bindings::page>>; NPOOLS]> {
+            let mut l: [KVec<_>; NPOOLS] = core::array::from_fn(|_| KVec::new());
+            for (i, r) in l.iter_mut().enumerate() {
+                r.reserve(max_pages >> order_of(i), GFP_KERNEL)?;
+            }
+            Ok(l)
+        };
+        let (runs, pending) = (lists()?, lists()?);
+        let pools = Arc::pin_init(
             try_pin_init!(Pools {
-                lists <- new_spinlock!(Lists { runs, pages: 0 }),
+                lists <- new_spinlock!(Lists { runs, pending, zeroing: [0; NPOOLS], pages: 0 }),
+                work <- new_work!("ion_rs::Pools::work"),
                 max_pages,
                 zero_on_alloc,
                 hits: [const { Atomic::new(0) }; NPOOLS],
                 misses: [const { Atomic::new(0) }; NPOOLS],
-                shrinker: core::ptr::null_mut(),
+                shrinker: Atomic::new(core::ptr::null_mut()),
             }),
             GFP_KERNEL,
         )?;
@@ -102,26 +146,43 @@ impl Pools {
             (&raw mut (*shrinker).private_data).write(private.cast_mut().cast());
             bindings::shrinker_register(shrinker);
         }
-        // SAFETY: Setting a plain field does not move the pinned value.
-        unsafe { pools.as_mut().get_unchecked_mut() }.shrinker = shrinker;
+        pools.shrinker.store(shrinker, Relaxed);
         Ok(pools)
+    }
+
+    /// Waits for the zeroing work. The owner calls it before it lets go of
+    /// the pools, so that no work of this module runs after it is unloaded.
+    pub(crate) fn flush(&self) {
+        // SAFETY: `work` is a valid, initialised work item of ours.
+        unsafe { bindings::flush_work(Work::raw_get(&self.work)) };
+    }
+
+    fn pop_pending(&self) -> Option<(usize, NonNull<bindings::page>)> {
+        let mut l = self.lists.lock();
+        let (i, p) = (0..NPOOLS).find_map(|i| l.pending[i].pop().map(|p| (i, p)))?;
+        l.zeroing[i] += 1;
+        Some((i, p))
     }
 
     /// A zeroed run of `1 << order` pages from the pool, if it has one.
     pub(crate) fn take(&self, order: u32, cached: bool) -> Option<NonNull<bindings::page>> {
         let i = index(order, cached)?;
+        // A zeroed run if there is one, else a pending (dirty) one.
         let page = {
             let mut l = self.lists.lock();
-            let p = l.runs[i].pop();
+            let p = match l.runs[i].pop() {
+                Some(p) => Some((p, self.zero_on_alloc)),
+                None => l.pending[i].pop().map(|p| (p, true)),
+            };
             if p.is_some() {
                 l.pages -= 1 << order;
             }
             p
         };
         match page {
-            Some(p) => {
+            Some((p, dirty)) => {
                 self.hits[i].add(1, Relaxed);
-                if self.zero_on_alloc {
+                if dirty {
                     zero(p, order);
                 }
                 Some(p)
@@ -133,10 +194,11 @@ impl Pools {
         }
     }
 
-    /// Keeps a run of `1 << order` pages that its owner gives up; gives it
-    /// back if the pool is full.
+    /// Keeps a run of `1 << order` pages that its owner gives up, to be
+    /// zeroed later by the work item (or on the way out); gives it back if
+    /// the pool is full.
     pub(crate) fn give(
-        &self,
+        self: &Arc<Self>,
         page: NonNull<bindings::page>,
         order: u32,
         cached: bool,
@@ -144,20 +206,26 @@ impl Pools {
         let Some(i) = index(order, cached) else {
             return Err(page);
         };
-        if self.count() + (1 << order) > self.max_pages {
-            return Err(page);
+        {
+            let mut l = self.lists.lock();
+            if l.pages + (1 << order) > self.max_pages {
+                return Err(page);
+            }
+            // Never allocates: capacity for the bound was reserved.
+            // INVARIANT: dirty runs go to `pending`, or to `runs` when they
+            // are zeroed on the way out.
+            let list = if self.zero_on_alloc {
+                &mut l.runs[i]
+            } else {
+                &mut l.pending[i]
+            };
+            list.push_within_capacity(page).map_err(|_| page)?;
+            l.pages += 1 << order;
         }
         if !self.zero_on_alloc {
-            zero(page, order);
+            // Already queued is fine: the running work sees this run too.
+            let _ = workqueue::system().enqueue(self.clone());
         }
-        let mut l = self.lists.lock();
-        if l.pages + (1 << order) > self.max_pages {
-            return Err(page);
-        }
-        // Never allocates: capacity for the bound was reserved.
-        l.runs[i].push_within_capacity(page).map_err(|_| page)?;
-        // INVARIANT: a zeroed run (zeroed above, or on the way out).
-        l.pages += 1 << order;
         Ok(())
     }
 
@@ -171,15 +239,18 @@ impl Pools {
     pub(crate) fn shrink(&self, nr: usize) -> usize {
         let mut freed = 0;
         let mut l = self.lists.lock();
-        for i in 0..NPOOLS {
-            let order = order_of(i);
-            while freed < nr {
-                let Some(p) = l.runs[i].pop() else { break };
-                l.pages -= 1 << order;
-                // SAFETY: The run is ours (invariant) with this order; freeing
-                // pages does not sleep, so it may happen under the spinlock.
-                unsafe { bindings::__free_pages(p.as_ptr(), order) };
-                freed += 1 << order;
+        let l = &mut *l;
+        // Pending runs first: they have not been zeroed yet.
+        for list in [&mut l.pending, &mut l.runs] {
+            for (i, runs) in list.iter_mut().enumerate() {
+                let order = order_of(i);
+                while freed < nr {
+                    let Some(p) = runs.pop() else { break };
+                    l.pages -= 1 << order;
+                    // Freeing pages does not sleep: fine under the spinlock.
+                    free(p, order);
+                    freed += 1 << order;
+                }
             }
         }
         freed
@@ -189,7 +260,7 @@ impl Pools {
     pub(crate) fn write_stats(&self, f: &mut fmt::Formatter<'_>, heap: &str) -> fmt::Result {
         let lens: [usize; NPOOLS] = {
             let l = self.lists.lock();
-            core::array::from_fn(|i| l.runs[i].len())
+            core::array::from_fn(|i| l.runs[i].len() + l.pending[i].len() + l.zeroing[i])
         };
         writeln!(
             f,
@@ -216,6 +287,11 @@ impl Pools {
     }
 }
 
+fn free(page: NonNull<bindings::page>, order: u32) {
+    // SAFETY: The caller owns the run, allocated with this order.
+    unsafe { bindings::__free_pages(page.as_ptr(), order) };
+}
+
 fn zero(page: NonNull<bindings::page>, order: u32) {
     // SAFETY: The run of `1 << order` pages is owned by the caller.
     unsafe { ffi::rust_ion_zero_pages(page.as_ptr(), 1 << order) };
@@ -224,10 +300,11 @@ fn zero(page: NonNull<bindings::page>, order: u32) {
 #[pinned_drop]
 impl PinnedDrop for Pools {
     fn drop(self: Pin<&mut Self>) {
-        if !self.shrinker.is_null() {
+        let shrinker = self.shrinker.load(Relaxed);
+        if !shrinker.is_null() {
             // SAFETY: Registered in `new`; this waits for running callbacks,
             // after which none can see `self`.
-            unsafe { bindings::shrinker_free(self.shrinker) };
+            unsafe { bindings::shrinker_free(shrinker) };
         }
         self.shrink(usize::MAX);
     }

@@ -6,7 +6,7 @@
 use super::page_pool::Pools;
 use crate::{ffi, sg::Chunk};
 use core::{fmt, ptr::NonNull};
-use kernel::{bindings, page::PAGE_SIZE, prelude::*};
+use kernel::{bindings, page::PAGE_SIZE, prelude::*, sync::Arc};
 
 /// The orders the heap allocates in, largest first.
 pub(crate) const ORDERS: [u32; 3] = [8, 4, 0];
@@ -38,7 +38,14 @@ pub(crate) fn len_allowed(len: usize, totalram_pages: usize) -> bool {
 
 /// The heap, with its page pools.
 pub(crate) struct SystemHeap {
-    pools: Pin<KBox<Pools>>,
+    pools: Arc<Pools>,
+}
+
+impl Drop for SystemHeap {
+    fn drop(&mut self) {
+        // No zeroing work may outlive the heap (and the module).
+        self.pools.flush();
+    }
 }
 
 /// Pool settings (module parameters).
@@ -62,8 +69,10 @@ impl SystemHeap {
         })
     }
 
-    /// Empties the pools; returns the pages freed.
+    /// Empties the pools, after the zeroing work; returns the pages freed.
+    /// Process context only (the shrinker does not wait for the work).
     pub(crate) fn drain(&self) -> usize {
+        self.pools.flush();
         self.pools.shrink(usize::MAX)
     }
 
