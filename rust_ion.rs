@@ -49,8 +49,8 @@ module! {
             description: "MiB of freed pages the system heap keeps in its pools",
         },
         pool_zero_on_alloc: bool {
-            default: false,
-            description: "Zero pool pages when they leave the pool instead of when they enter it",
+            default: true,
+            description: "Zero pool pages when they leave the pool (default; measured faster) instead of in a work item after free",
         },
     },
 }

@@ -58,7 +58,7 @@ pub(crate) struct PoolConfig {
 impl PoolConfig {
     pub(crate) const DEFAULT: Self = Self {
         max_bytes: 64 << 20,
-        zero_on_alloc: false,
+        zero_on_alloc: true,
     };
 }
 
