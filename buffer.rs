@@ -160,6 +160,17 @@ struct Inner {
     vmap: Option<Vmap>,
 }
 
+impl Inner {
+    /// The attachment `key`; an unknown one is `EINVAL`, as the dma-buf
+    /// documentation asks of a map without attach.
+    fn attachment(&mut self, key: usize) -> Result<&mut Attachment> {
+        self.attachments
+            .iter_mut()
+            .find(|a| a.key == key)
+            .ok_or(EINVAL)
+    }
+}
+
 /// A buffer: pages from one heap, described by one sg_table.
 ///
 /// It lives in an `Arc`, whose one reference the dma-buf holds from export
@@ -307,11 +318,7 @@ impl Buffer {
         attrs: usize,
     ) -> Result<*mut bindings::sg_table> {
         let mut inner = self.inner.lock();
-        let a = inner
-            .attachments
-            .iter_mut()
-            .find(|a| a.key == key)
-            .ok_or(EINVAL)?;
+        let a = inner.attachment(key)?;
         a.map(Mapping { dir, attrs })?;
         Ok(a.table.as_raw())
     }
@@ -319,11 +326,7 @@ impl Buffer {
     /// Unmaps attachment `key`, exactly as it was mapped.
     pub(crate) fn unmap(&self, key: usize, table: *mut bindings::sg_table) -> Result {
         let mut inner = self.inner.lock();
-        let a = inner
-            .attachments
-            .iter_mut()
-            .find(|a| a.key == key)
-            .ok_or(EINVAL)?;
+        let a = inner.attachment(key)?;
         if a.table.as_raw() != table {
             return Err(EINVAL);
         }
