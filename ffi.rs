@@ -6,12 +6,12 @@
 //! reach, with the contract of the function it wraps.
 
 use kernel::bindings::{
-    device, dma_addr_t, dma_data_direction, gfp_t, page, phys_addr_t, scatterlist, sg_table,
-    vm_area_struct,
+    device, dma_addr_t, dma_data_direction, gfp_t, page, scatterlist, sg_table, vm_area_struct,
 };
-use kernel::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
+use kernel::ffi::{c_int, c_uint, c_ulong, c_void};
 
 /// `struct gen_pool`, used by pointer only.
+#[cfg(any(CONFIG_ION_RS_HEAP_CARVEOUT, CONFIG_ION_RS_HEAP_CHUNK))]
 #[repr(C)]
 pub(crate) struct GenPool {
     _opaque: [u8; 0],
@@ -70,22 +70,6 @@ extern "C" {
     pub(crate) fn rust_ion_totalram_pages() -> c_ulong;
     pub(crate) fn rust_ion_dma_mapping_error(dev: *mut device, addr: dma_addr_t) -> c_int;
 
-    pub(crate) fn rust_ion_find_region(
-        compatible: *const c_char,
-        base: *mut phys_addr_t,
-        size: *mut phys_addr_t,
-        chunk_size: *mut u32,
-    ) -> c_int;
-    pub(crate) fn rust_ion_pool_create(
-        base: phys_addr_t,
-        size: usize,
-        order: c_uint,
-    ) -> *mut GenPool;
-    pub(crate) fn rust_ion_pool_alloc(pool: *mut GenPool, size: usize) -> phys_addr_t;
-    pub(crate) fn rust_ion_pool_free(pool: *mut GenPool, addr: phys_addr_t, size: usize);
-    pub(crate) fn rust_ion_pool_destroy(pool: *mut GenPool);
-    pub(crate) fn rust_ion_phys_to_page(addr: phys_addr_t) -> *mut page;
-    pub(crate) fn rust_ion_page_to_phys(page: *mut page) -> phys_addr_t;
     pub(crate) fn rust_ion_zero_pages(page: *mut page, npages: c_ulong);
     pub(crate) fn rust_ion_alloc_exact(size: usize) -> *mut page;
     pub(crate) fn rust_ion_free_exact(page: *mut page, size: usize);
@@ -98,4 +82,33 @@ extern "C" {
     pub(crate) static rust_ion_gfp_comp: gfp_t;
     pub(crate) static rust_ion_gfp_noretry: gfp_t;
     pub(crate) static rust_ion_gfp_reclaim: gfp_t;
+}
+
+// The reserved-region helpers, for the carveout and chunk heaps.
+#[cfg(any(CONFIG_ION_RS_HEAP_CARVEOUT, CONFIG_ION_RS_HEAP_CHUNK))]
+#[allow(improper_ctypes)]
+extern "C" {
+    pub(crate) fn rust_ion_find_region(
+        compatible: *const kernel::ffi::c_char,
+        base: *mut kernel::bindings::phys_addr_t,
+        size: *mut kernel::bindings::phys_addr_t,
+        chunk_size: *mut u32,
+    ) -> c_int;
+    pub(crate) fn rust_ion_pool_create(
+        base: kernel::bindings::phys_addr_t,
+        size: usize,
+        order: c_uint,
+    ) -> *mut GenPool;
+    pub(crate) fn rust_ion_pool_alloc(
+        pool: *mut GenPool,
+        size: usize,
+    ) -> kernel::bindings::phys_addr_t;
+    pub(crate) fn rust_ion_pool_free(
+        pool: *mut GenPool,
+        addr: kernel::bindings::phys_addr_t,
+        size: usize,
+    );
+    pub(crate) fn rust_ion_pool_destroy(pool: *mut GenPool);
+    pub(crate) fn rust_ion_phys_to_page(addr: kernel::bindings::phys_addr_t) -> *mut page;
+    pub(crate) fn rust_ion_page_to_phys(page: *mut page) -> kernel::bindings::phys_addr_t;
 }

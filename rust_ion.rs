@@ -137,6 +137,7 @@ impl kernel::InPlaceModule for IonModule {
             ion: Arc::new(
                 Ion {
                     heaps: heaps::create_all(&heaps::Params {
+                        #[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
                         carveout_cma: (module_parameters::carveout_cma_mb.value() as usize) << 20,
                         pools: heaps::system::PoolConfig {
                             max_bytes: (module_parameters::pool_max_mb.value() as usize) << 20,

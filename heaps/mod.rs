@@ -26,7 +26,9 @@ use kernel::{
 };
 
 /// Heap types of the UAPI (`enum ion_heap_type`). Ids equal types for the
-/// standard heaps.
+/// standard heaps. The enum is the UAPI's, whole, whichever heaps a
+/// configuration builds.
+#[allow(dead_code)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub(crate) enum HeapType {
@@ -262,6 +264,7 @@ pub(crate) fn create_all(p: &Params) -> Result<KVec<Arc<Heap>>> {
 pub(crate) struct Params {
     /// Bytes of CMA to back the carveout heap with instead of the device
     /// tree's region (0: use the device tree).
+    #[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
     pub(crate) carveout_cma: usize,
     #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
     pub(crate) pools: system::PoolConfig,

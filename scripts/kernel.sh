@@ -17,13 +17,15 @@ flavour=${1:?usage: kernel.sh qemu|debug}
 if [ -n "$NATIVE" ]; then
 	# KDIR= names a kernel already built (arm64, LLVM, Rust) with the
 	# host's tools; it is used as it is, for every flavour.
-	[ -f "$KDIR/arch/arm64/boot/Image" ] || die "KDIR=$KDIR has no arm64 Image"
+	[ -f "$KDIR/$(kimage "$flavour")" ] || die "KDIR=$KDIR has no $(kimage "$flavour")"
 	echo "$KDIR"
 	exit 0
 fi
 
+ARCH=$(karch "$flavour")
+IMAGE=$(kimage "$flavour")
 kmake() {
-	inroot make -s -C "$SRC" O="$BUILD" ARCH=arm64 LLVM=1 "$@"
+	inroot make -s -C "$SRC" O="$BUILD" ARCH="$ARCH" LLVM=1 "$@"
 }
 
 fetch_source() {
@@ -68,8 +70,10 @@ cp "$TOP/Kconfig" "$STUB/Kconfig"
 : >"$STUB/Kbuild"
 ln -sfn "$STUB" "$SRC/drivers/ion_rs"
 
-frags="$TOP/configs/qemu.config"
-[ "$flavour" = qemu ] || frags="$frags $TOP/configs/$flavour.config"
+case $flavour in
+qemu | x86) frags="$TOP/configs/$flavour.config" ;;
+*) frags="$TOP/configs/qemu.config $TOP/configs/$flavour.config" ;;
+esac
 key=$( (echo "$debver $phash"; cat $frags) | sha256sum | cut -c1-12)
 BUILD=$CACHE/build/$flavour-$key
 
@@ -93,7 +97,7 @@ configure() {
 
 if [ ! -f "$BUILD/.built" ]; then
 	step "configure $flavour kernel" configure
-	step "build $flavour kernel (Image, modules)" kmake -j"$(nproc)" Image modules
+	step "build $flavour kernel ($(basename "$IMAGE"), modules)" kmake -j"$(nproc)" "$(basename "$IMAGE")" modules
 	touch "$BUILD/.built"
 	# Builds of this flavour under other keys are stale now.
 	for old in "$CACHE/build/$flavour"-*; do

@@ -14,6 +14,11 @@ ROOT=$CACHE/root-trixie
 # skips the build root entirely.
 NATIVE=${KDIR:+1}
 
+# The kernel architecture and image of a flavour: qemu and debug are arm64
+# (QEMU virt, TCG); x86 is x86_64 (KVM), for the benchmark.
+karch() { [ "$1" = x86 ] && echo x86_64 || echo arm64; }
+kimage() { [ "$1" = x86 ] && echo arch/x86/boot/bzImage || echo arch/arm64/boot/Image; }
+
 log() { printf '[rust-ion] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 

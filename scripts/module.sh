@@ -21,7 +21,7 @@ intree=
 checked_make() {
 	local logf=$1
 	shift
-	inroot make -C "$BUILD" ARCH=arm64 LLVM=1 -j"$(nproc)" "$@" >"$logf" 2>&1 || {
+	inroot make -C "$BUILD" ARCH="$(karch "$flavour")" LLVM=1 -j"$(nproc)" "$@" >"$logf" 2>&1 || {
 		cat "$logf" >&2
 		return 1
 	}
