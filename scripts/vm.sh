@@ -13,16 +13,33 @@ OUT=$CACHE/out/$flavour
 mkdir -p "$OUT"
 
 userspace() {
-	inroot make -s -C "$TOP/tools/testing/selftests/ion" \
+	local cross=(CROSS_COMPILE=aarch64-linux-gnu-)
+	[ "$flavour" = x86 ] && cross=(CROSS_COMPILE= CROSS_COMPILE32=)
+	inroot make -s -C "$TOP/tools/testing/selftests/ion" "${cross[@]}" \
 		O="$OUT/tests" KSRC="$(readlink -f "$BUILD/source")"
+}
+
+# The guest's busybox: arm64 from the build root; amd64 fetched beside it.
+busybox() {
+	if [ "$flavour" != x86 ]; then
+		echo "$ROOT/usr/bin/busybox"
+		return
+	fi
+	local d=$CACHE/busybox-amd64
+	if [ ! -x "$d/usr/bin/busybox" ]; then
+		mkdir -p "$d"
+		(cd "$d" && inroot apt-get download -qq -o APT::Sandbox::User=root busybox-static:amd64 >&2)
+		inroot sh -c "dpkg-deb -x '$d'/busybox-static_*_amd64.deb '$d'"
+	fi
+	echo "$d/usr/bin/busybox"
 }
 
 initramfs() {
 	local r=$OUT/initramfs
 	rm -rf "$r"
 	mkdir -p "$r"/{bin,sbin,proc,sys,dev,tmp,lib/modules,tests}
-	cp "$ROOT/usr/bin/busybox" "$r/bin/busybox"
-	for a in sh mount insmod rmmod dmesg poweroff sed cat echo sleep ls setsid \
+	cp "$(busybox)" "$r/bin/busybox"
+	for a in sh mount insmod rmmod dmesg poweroff reboot sed cat echo sleep ls setsid \
 		grep head cut tr mkdir stat; do
 		ln -s busybox "$r/bin/$a"
 	done
@@ -38,7 +55,14 @@ step "pack initramfs" initramfs
 
 mem=1G
 [ "$flavour" = debug ] && mem=2G
-machine=(qemu-system-aarch64 -M virt -cpu max -smp 2 -m "$mem" -nographic -no-reboot -net none)
+common=(-smp 2 -m "$mem" -nographic -no-reboot -net none)
+machine=(qemu-system-aarch64 -M virt -cpu max "${common[@]}")
+console=ttyAMA0
+if [ "$flavour" = x86 ]; then
+	[ -w /dev/kvm ] || die "the x86 guest needs a usable /dev/kvm"
+	machine=(qemu-system-x86_64 -enable-kvm -cpu host "${common[@]}")
+	console=ttyS0
+fi
 
 # QEMU's own device tree for this machine, plus the heaps' reserved memory.
 devicetree() {
@@ -47,15 +71,19 @@ devicetree() {
 	cat "$TOP/scripts/guest/ion-heaps.dtsi" >>"$OUT/virt.dts"
 	inroot dtc -q -I dts -O dtb -o "$OUT/ion.dtb" "$OUT/virt.dts"
 }
-step "device tree with reserved-memory heaps" devicetree
+dtb=()
+if [ "$flavour" != x86 ]; then
+	step "device tree with reserved-memory heaps" devicetree
+	dtb=(-dtb "$OUT/ion.dtb")
+fi
 
 # The tests make DMA bounce (swiotlb=force) so that cache maintenance is
 # observable; the benchmark does not, to measure what hardware would do.
 bounce=swiotlb=force
 [ -n "${RUST_ION_NO_SWIOTLB:-}" ] && bounce=
-append="console=ttyAMA0 cma=64M panic=-1 quiet $bounce rust_ion.mode=$mode"
+append="console=$console cma=64M panic=-1 quiet $bounce rust_ion.mode=$mode"
 append="$append rust_ion.rounds=${RUST_ION_BENCH_ROUNDS:-1} ${RUST_ION_APPEND:-}"
-qemu=("${machine[@]}" -dtb "$OUT/ion.dtb" -kernel "$BUILD/arch/arm64/boot/Image"
+qemu=("${machine[@]}" "${dtb[@]}" -kernel "$BUILD/$(kimage "$flavour")"
 	-initrd "$OUT/initramfs.cpio.gz" -append "$append")
 
 if [ "$mode" = shell ]; then
@@ -66,8 +94,20 @@ log=$OUT/console-$mode.log
 # A hung guest fails the run: QEMU is killed after the timeout.
 tmo=${RUST_ION_VM_TIMEOUT:-180}
 [ "$flavour" = debug ] && tmo=${RUST_ION_VM_TIMEOUT:-600}
+# A KVM internal error stops the guest without ending QEMU: end it at once.
 boot() {
-	inroot timeout -k 5 "$tmo" "${qemu[@]}" </dev/null >"$log" 2>&1
+	inroot timeout -k 5 "$tmo" "${qemu[@]}" </dev/null >"$log" 2>&1 &
+	local pid=$!
+	while kill -0 "$pid" 2>/dev/null; do
+		if grep -aq 'KVM internal error' "$log"; then
+			pkill -f -- "-initrd $OUT/initramfs.cpio.gz" || true
+			wait "$pid" || true
+			log "the guest stopped on a KVM internal error"
+			return 1
+		fi
+		sleep 1
+	done
+	wait "$pid"
 }
 step "boot $flavour kernel ($mode)" boot || log "QEMU exited non-zero (timeout is ${tmo} s)"
 echo "$log"
