@@ -258,18 +258,20 @@ impl Pools {
 
     /// Writes each pool's size and its hit and miss counters.
     pub(crate) fn write_stats(&self, f: &mut fmt::Formatter<'_>, heap: &str) -> fmt::Result {
-        let lens: [usize; NPOOLS] = {
+        let (lens, dirty): ([usize; NPOOLS], [usize; NPOOLS]) = {
             let l = self.lists.lock();
-            core::array::from_fn(|i| l.runs[i].len() + l.pending[i].len() + l.zeroing[i])
+            (
+                core::array::from_fn(|i| l.runs[i].len() + l.pending[i].len() + l.zeroing[i]),
+                core::array::from_fn(|i| l.pending[i].len() + l.zeroing[i]),
+            )
         };
-        writeln!(
-            f,
-            "heap.{heap}.pool_pages {}",
-            lens.iter()
-                .enumerate()
-                .map(|(i, n)| n << order_of(i))
-                .sum::<usize>()
-        )?;
+        let pages = |runs: &[usize; NPOOLS]| -> usize {
+            runs.iter().enumerate().map(|(i, n)| n << order_of(i)).sum()
+        };
+        writeln!(f, "heap.{heap}.pool_pages {}", pages(&lens))?;
+        // Pages that the work item has yet to zero: a run it is zeroing can
+        // be handed out by no one until it is done.
+        writeln!(f, "heap.{heap}.pool_dirty_pages {}", pages(&dirty))?;
         for (i, n) in lens.iter().enumerate() {
             let mode = if i < ORDERS.len() {
                 "cached"

@@ -59,6 +59,18 @@ static void dirty_and_free(struct __test_metadata *_metadata, int ion, uint32_t 
 	close(fd);
 }
 
+/*
+ * With deferred zeroing (pool_zero_on_alloc=0), the work item zeroes freed
+ * runs after close(); a run it holds is in no list until it is done. Wait
+ * for it, a bounded time, so that what follows sees every run in its pool.
+ */
+static void wait_zeroed(struct __test_metadata *_metadata)
+{
+	for (int i = 0; i < 5000 && POOL("pool_dirty_pages"); i++)
+		usleep(1000);
+	ASSERT_EQ(0, POOL("pool_dirty_pages"));
+}
+
 static int all_zero(int fd, size_t len)
 {
 	unsigned char *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
@@ -77,6 +89,7 @@ TEST_F(pool, freed_pages_are_reused_zeroed)
 	int fd;
 
 	dirty_and_free(_metadata, self->ion, self->mask, 8 * SZ_1M, ION_FLAG_CACHED);
+	wait_zeroed(_metadata);
 	ASSERT_EQ(8 * SZ_1M / 4096, POOL("pool_pages"));
 	ASSERT_EQ(8, POOL("pool.cached.order8.runs"));
 	fd = ion_alloc(self->ion, 8 * SZ_1M, self->mask, ION_FLAG_CACHED);
