@@ -11,14 +11,8 @@
 rounds=${1:-3}
 [ -n "${RUST_ION_ARGS:-}" ] && export RUST_ION_APPEND="rust_ion.args=$RUST_ION_ARGS"
 "$TOP/scripts/buildroot.sh"
-# The x86_64 guest runs where /dev/kvm is usable. A host whose KVM is
-# kvm_pvm (a nested, paravirtual KVM) is not: it runs a stock guest kernel
-# through its instruction emulator, which stops on the guest's cmpxchg16b,
-# xrstor and int3 before the kernel prints a line. RUST_ION_BENCH_GUESTS=x86
-# still tries it there.
-kvm_usable() {
-	[ -w /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]
-}
+# The x86_64 guest runs where KVM is usable (lib.sh: kvm_usable); elsewhere
+# RUST_ION_BENCH_GUESTS=x86 runs it under TCG, which is no closer to hardware.
 guests=${RUST_ION_BENCH_GUESTS:-qemu x86}
 for f in $guests; do
 	if [ "$f" = x86 ] && [ -z "${RUST_ION_BENCH_GUESTS:-}" ] && ! kvm_usable; then

@@ -19,6 +19,12 @@ NATIVE=${KDIR:+1}
 karch() { [ "$1" = x86 ] && echo x86_64 || echo arm64; }
 kimage() { [ "$1" = x86 ] && echo arch/x86/boot/bzImage || echo arch/arm64/boot/Image; }
 
+# KVM that runs a stock guest kernel: /dev/kvm usable and not kvm_pvm (a
+# nested, paravirtual KVM that runs such a kernel through its instruction
+# emulator, which stops on cmpxchg16b, xrstor and int3 before the kernel
+# prints a line).
+kvm_usable() { [ -w /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]; }
+
 log() { printf '[rust-ion] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 

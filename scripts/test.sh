@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # The test command: KUnit and kselftests in QEMU virt arm64, on the qemu and
-# the debug kernel (FLAVOURS overrides), judged by report.py. Ends with
-# "N passed, N failed, N skipped" and exits non-zero on any failure or
-# kernel report.
+# the debug kernel, and on an x86_64 guest (KVM where usable, else TCG) so
+# that the driver stays portable; FLAVOURS overrides. Judged by report.py:
+# ends with "N passed, N failed, N skipped" and exits non-zero on any
+# failure or kernel report.
 . "$(dirname "$0")/lib.sh"
 
 t0=$(date +%s)
@@ -11,7 +12,7 @@ step "build root" "$TOP/scripts/buildroot.sh"
 "$TOP/scripts/kernel.sh" qemu >/dev/null
 step "rustfmt and checkpatch" "$TOP/scripts/lint.sh" || die "lint failed"
 logs=()
-for f in ${FLAVOURS:-qemu debug}; do
+for f in ${FLAVOURS:-qemu debug x86}; do
 	log=$("$TOP/scripts/vm.sh" "$f" test) || die "could not run the $f VM"
 	logs+=("$f=$log")
 done
