@@ -25,7 +25,12 @@ for f in $guests; do
 	json=$CACHE/out/bench-$f.json
 	sed -n '/^@@@ BEGIN bench.json/,/^@@@ END bench.json/p' "$log" | sed '1d;$d' |
 		tr -d '\r' >"$json"
-	echo "== $f guest ($( [ "$f" = x86 ] && echo "x86_64, KVM" || echo "arm64, QEMU TCG")): $rounds rounds"
+	what="arm64, QEMU TCG"
+	if [ "$f" = x86 ]; then
+		what="x86_64, QEMU TCG"
+		kvm_usable && what="x86_64, KVM"
+	fi
+	echo "== $f guest ($what): $rounds rounds"
 	inroot python3 "$TOP/scripts/bench_table.py" "$json"
 	log "JSON: $json"
 done
