@@ -27,9 +27,9 @@ static int heaps(int ion)
 		fprintf(stderr, "HEAP_QUERY: %s\n", strerror(-n));
 		return 1;
 	}
-	printf("%-3s %-14s %-20s %12s %8s\n", "id", "type", "name", "bytes", "buffers");
+	printf("%-3s %-14s %-24s %12s %8s\n", "id", "type", "name", "bytes", "buffers");
 	for (int i = 0; i < n; i++)
-		printf("%-3u %-14s %-20s %12lld %8lld\n", h[i].heap_id, type_name(h[i].type),
+		printf("%-3u %-14s %-24s %12lld %8lld\n", h[i].heap_id, type_name(h[i].type),
 		       h[i].name, ion_heap_stat(ion, h[i].heap_id, "bytes"),
 		       ion_heap_stat(ion, h[i].heap_id, "buffers"));
 	return 0;
