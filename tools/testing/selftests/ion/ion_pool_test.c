@@ -170,19 +170,15 @@ TEST_F(pool, the_shrinker_gives_pages_back)
 	ASSERT_EQ(2, got);
 	ASSERT_EQ(32 * SZ_1M / 4096, count);
 	/*
-	 * Pressure: ask it to scan everything. A run that the deferred-zeroing
-	 * work holds is in neither list until it is zeroed, so scan again once
-	 * it has landed (a few tries, 10 ms apart).
+	 * Pressure: ask it to scan everything, once the deferred-zeroing work
+	 * (if any) has put every run back in a list the shrinker can see.
 	 */
+	wait_zeroed(_metadata);
 	snprintf(path, sizeof(path), "%s/scan", dir);
-	for (int tries = 0; tries < 10 && POOL("pool_pages"); tries++) {
-		fd = open(path, O_WRONLY);
-		ASSERT_LE(0, fd);
-		ASSERT_LT(0, dprintf(fd, "0 0 %lu", count));
-		close(fd);
-		if (POOL("pool_pages"))
-			usleep(10000);
-	}
+	fd = open(path, O_WRONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_LT(0, dprintf(fd, "0 0 %lu", count));
+	close(fd);
 	ASSERT_EQ(0, POOL("pool_pages"));
 	/* Nothing was lost and new memory is still zeroed. */
 	fd = ion_alloc(self->ion, 32 * SZ_1M, self->mask, ION_FLAG_CACHED);
