@@ -15,7 +15,8 @@ ROOT=$CACHE/root-trixie
 NATIVE=${KDIR:+1}
 
 # The kernel architecture and image of a flavour: qemu and debug are arm64
-# (QEMU virt, TCG); x86 is x86_64 (KVM), for the benchmark.
+# (QEMU virt, TCG); x86 is x86_64 (KVM where usable, else TCG), tested so
+# that the driver stays portable, and benchmarked where KVM is usable.
 karch() { [ "$1" = x86 ] && echo x86_64 || echo arm64; }
 kimage() { [ "$1" = x86 ] && echo arch/x86/boot/bzImage || echo arch/arm64/boot/Image; }
 

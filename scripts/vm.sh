@@ -5,8 +5,8 @@
 # Prints the console log's path on stdout (not for shell).
 . "$(dirname "$0")/lib.sh"
 
-flavour=${1:?usage: vm.sh qemu|debug run|test|shell|bench}
-mode=${2:?usage: vm.sh qemu|debug run|test|shell|bench}
+flavour=${1:?usage: vm.sh qemu|debug|x86 run|test|shell|bench}
+mode=${2:?usage: vm.sh qemu|debug|x86 run|test|shell|bench}
 BUILD=$("$TOP/scripts/kernel.sh" "$flavour")
 MOD=$("$TOP/scripts/module.sh" "$flavour" "$BUILD")
 OUT=$CACHE/out/$flavour
