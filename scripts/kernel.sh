@@ -90,8 +90,17 @@ configure() {
 	kmake olddefconfig
 	# merge_config only warns when an option does not stick: insist.
 	local missing
-	missing=$(grep -E '^CONFIG_[A-Z0-9_]+=[ym]' "$BUILD/fragment.config" |
-		while read -r l; do grep -qx "$l" "$BUILD/.config" || echo "$l"; done)
+	# A later fragment may override an earlier one (debug turns off what
+	# qemu turns on): only the last word on each option counts.
+	missing=$(awk '/^CONFIG_[A-Z0-9_]+=[ym]$/ { split($0, a, "="); last[a[1]] = $0 }
+		/^# CONFIG_[A-Z0-9_]+ is not set$/ { last[$2] = $0 }
+		END { for (k in last) print last[k] }' "$BUILD/fragment.config" |
+		while read -r l; do
+			case $l in
+			"# "*) o=${l#\# }; o=${o%% *}; ! grep -q "^$o=" "$BUILD/.config" || echo "$l" ;;
+			*) grep -qx "$l" "$BUILD/.config" || echo "$l" ;;
+			esac
+		done)
 	[ -z "$missing" ] || die "options that did not stick in $flavour: $missing"
 }
 
