@@ -33,9 +33,6 @@ use kernel::{
     sync::{Arc, Mutex},
 };
 
-/// `ION_FLAG_CACHED`.
-pub(crate) const ION_FLAG_CACHED: u32 = 1;
-
 /// A DMA direction, checked when it comes from C.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Direction(bindings::dma_data_direction);
@@ -82,6 +79,24 @@ pub(crate) struct Attachment {
 unsafe impl Send for Attachment {}
 
 impl Attachment {
+    /// A new, unmapped attachment, counted in `attachments` from here until
+    /// it drops: whatever path drops it (a failed attach included), the
+    /// count goes down exactly once for the once it went up.
+    ///
+    /// # Safety
+    ///
+    /// `dev` must stay valid until the value is dropped.
+    unsafe fn new(key: usize, dev: NonNull<bindings::device>, table: SgTable) -> Self {
+        stats::ATTACHMENTS.add(1, stats::Relaxed);
+        // INVARIANT: `dev` lives until drop (caller); the table is unmapped.
+        Self {
+            key,
+            dev,
+            table,
+            mapped: None,
+        }
+    }
+
     fn map(&mut self, m: Mapping) -> Result {
         if self.mapped.is_some() {
             return Err(EBUSY);
@@ -219,7 +234,7 @@ impl Buffer {
     }
 
     pub(crate) fn cached(&self) -> bool {
-        self.flags & ION_FLAG_CACHED != 0
+        self.flags & crate::uapi::ION_FLAG_CACHED != 0
     }
 
     pub(crate) fn table(&self) -> &SgTable {
@@ -285,18 +300,10 @@ impl Buffer {
         if inner.attachments.iter().any(|a| a.key == key) {
             return Err(EEXIST);
         }
-        // INVARIANT: `dev` lives until detach (caller); the table is new
-        // and unmapped.
-        inner.attachments.push(
-            Attachment {
-                key,
-                dev,
-                table,
-                mapped: None,
-            },
-            GFP_KERNEL,
-        )?;
-        stats::ATTACHMENTS.add(1, stats::Relaxed);
+        // SAFETY: `dev` lives until detach (caller), which drops the value;
+        // if the push fails, the value is dropped here, before we return.
+        let a = unsafe { Attachment::new(key, dev, table) };
+        inner.attachments.push(a, GFP_KERNEL)?;
         Ok(())
     }
 
@@ -374,7 +381,8 @@ impl Buffer {
             return Ok(v.vaddr);
         }
         let npages = self.len / PAGE_SIZE;
-        let mut pages = KVec::with_capacity(npages, GFP_KERNEL)?;
+        // Sized by the buffer: `kvmalloc`, never a high-order allocation.
+        let mut pages = KVVec::with_capacity(npages, GFP_KERNEL)?;
         for c in self.pages.chunks() {
             for i in 0..c.pages() {
                 // SAFETY: `i` is inside the chunk's run of pages.
@@ -414,11 +422,21 @@ impl Buffer {
 
     /// Maps the buffer into `vma`, from page offset `pgoff` of the buffer.
     ///
+    /// Only shared mappings: a private (copy-on-write) mapping of a buffer
+    /// is `EINVAL` for every buffer. Writes to one would go to anonymous
+    /// copies that no device sees, and `remap_pfn_range` can map such a
+    /// mapping only in one piece, so accepting it would work for one-run
+    /// buffers and fail for the others.
+    ///
     /// # Safety
     ///
     /// `vma` must be a VMA being set up by mmap, whose size and offset the
     /// dma-buf core has checked against the buffer's size.
     pub(crate) unsafe fn mmap(&self, vma: *mut bindings::vm_area_struct) -> Result {
+        // SAFETY: `vma` is valid (caller).
+        if !unsafe { ffi::rust_ion_vma_shared(vma) } {
+            return Err(EINVAL);
+        }
         // SAFETY: `vma` is valid (caller).
         let (pgoff, start, end) = unsafe {
             (

@@ -51,6 +51,7 @@ extern "C" {
     pub(crate) fn rust_ion_page_to_pfn(page: *mut page) -> c_ulong;
     pub(crate) fn rust_ion_nth_page(page: *mut page, n: c_ulong) -> *mut page;
     pub(crate) fn rust_ion_dma_coerce_mask(dev: *mut device) -> c_int;
+    pub(crate) fn rust_ion_vma_shared(vma: *mut vm_area_struct) -> bool;
     pub(crate) fn rust_ion_vma_writecombine(vma: *mut vm_area_struct);
     pub(crate) fn rust_ion_vma_pgoff(vma: *mut vm_area_struct) -> c_ulong;
     pub(crate) fn rust_ion_vma_start(vma: *mut vm_area_struct) -> c_ulong;
@@ -75,6 +76,7 @@ extern "C" {
     pub(crate) fn rust_ion_free_exact(page: *mut page, size: usize);
     pub(crate) fn rust_ion_max_order() -> c_ulong;
     pub(crate) fn rust_ion_cma_area() -> *mut Cma;
+    pub(crate) fn rust_ion_default_cma_area() -> *mut Cma;
     pub(crate) fn rust_ion_cma_alloc(cma: *mut Cma, count: c_ulong, align: c_uint) -> *mut page;
     pub(crate) fn rust_ion_cma_release(cma: *mut Cma, page: *mut page, count: c_ulong) -> bool;
 

@@ -69,6 +69,11 @@ int rust_ion_dma_coerce_mask(struct device *dev)
 	return dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(64));
 }
 
+bool rust_ion_vma_shared(struct vm_area_struct *vma)
+{
+	return vma->vm_flags & VM_SHARED;
+}
+
 void rust_ion_vma_writecombine(struct vm_area_struct *vma)
 {
 	vma->vm_page_prot = pgprot_writecombine(vma->vm_page_prot);
@@ -257,6 +262,16 @@ struct cma *rust_ion_cma_area(void)
 		if (!strcmp(cma_get_name(cma), rmem->name))
 			return cma;
 	return NULL;
+}
+
+/*
+ * The default CMA area (cma= or the "shared-dma-pool" node with
+ * linux,cma-default), which carveout_cma_mb carves from: never the CMA
+ * heap's own area.
+ */
+struct cma *rust_ion_default_cma_area(void)
+{
+	return dev_get_cma_area(NULL);
 }
 
 struct page *rust_ion_cma_alloc(struct cma *cma, unsigned long count,

@@ -26,6 +26,7 @@ unsigned int rust_ion_sg_offset(struct scatterlist *sg);
 unsigned long rust_ion_page_to_pfn(struct page *page);
 struct page *rust_ion_nth_page(struct page *page, unsigned long n);
 int rust_ion_dma_coerce_mask(struct device *dev);
+bool rust_ion_vma_shared(struct vm_area_struct *vma);
 void rust_ion_vma_writecombine(struct vm_area_struct *vma);
 unsigned long rust_ion_vma_pgoff(struct vm_area_struct *vma);
 unsigned long rust_ion_vma_start(struct vm_area_struct *vma);
@@ -54,6 +55,7 @@ struct page *rust_ion_alloc_exact(size_t size);
 void rust_ion_free_exact(struct page *page, size_t size);
 unsigned long rust_ion_max_order(void);
 struct cma *rust_ion_cma_area(void);
+struct cma *rust_ion_default_cma_area(void);
 struct page *rust_ion_cma_alloc(struct cma *cma, unsigned long count,
 				unsigned int align);
 bool rust_ion_cma_release(struct cma *cma, struct page *page,

@@ -24,6 +24,11 @@ impl Chunk {
     }
 }
 
+/// The runs of one buffer. Its length follows the buffer's, which userspace
+/// chooses: `kvmalloc` memory, so that a long list never asks the page
+/// allocator for a high order (and never warns).
+pub(crate) type Chunks = KVVec<Chunk>;
+
 /// One entry of a table: a page, a length and an offset into the page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Entry {

@@ -50,9 +50,10 @@ mod sizes {
 #[kunit_tests(rust_ion_buffer)]
 mod buffer {
     use crate::{
-        buffer::{Buffer, Direction, ION_FLAG_CACHED},
+        buffer::{Buffer, Direction},
         ffi, heaps, stats,
         stats::Relaxed,
+        uapi::ION_FLAG_CACHED,
     };
     use core::ptr::NonNull;
     use kernel::{

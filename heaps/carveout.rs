@@ -4,8 +4,8 @@
 //! region (`rust-ion,carveout`), zeroed when the heap is created and when a
 //! buffer is freed.
 
-use super::pool::Region;
-use crate::sg::Chunk;
+use super::{pool::Region, HeapOps};
+use crate::sg::{Chunk, Chunks};
 use kernel::{page::PAGE_SIZE, prelude::*};
 
 pub(crate) struct CarveoutHeap {
@@ -25,15 +25,17 @@ impl CarveoutHeap {
         }
         Ok(Region::from_dt(c"rust-ion,carveout", order)?.map(|(region, _)| Self { region }))
     }
+}
 
-    pub(crate) fn max_alloc(&self) -> usize {
+impl HeapOps for CarveoutHeap {
+    fn max_alloc(&self) -> usize {
         self.region.size()
     }
 
-    pub(crate) fn allocate(&self, len: usize) -> Result<KVec<Chunk>> {
+    fn allocate(&self, len: usize, _cached: bool) -> Result<Chunks> {
         let page = self.region.alloc(len).ok_or(ENOMEM)?;
         let chunk = Chunk { page, len };
-        let mut v = KVec::new();
+        let mut v = Chunks::new();
         if let Err(e) = v.push(chunk, GFP_KERNEL) {
             // SAFETY: Just allocated from this region, not handed out.
             unsafe { self.region.free(page, len) };
@@ -42,7 +44,7 @@ impl CarveoutHeap {
         Ok(v)
     }
 
-    pub(crate) fn free(&self, chunks: &mut KVec<Chunk>) {
+    fn free(&self, chunks: &mut Chunks, _cached: bool) {
         for c in chunks.drain_all() {
             // SAFETY: Every chunk came from `allocate` on this region.
             unsafe { self.region.free(c.page, c.len) };

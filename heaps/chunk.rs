@@ -5,8 +5,8 @@
 //! 64 KiB if absent). A buffer is as many chunks as it needs, wherever
 //! they are; chunks are zeroed when freed.
 
-use super::pool::Region;
-use crate::sg::Chunk;
+use super::{pool::Region, HeapOps};
+use crate::sg::{Chunk, Chunks};
 use kernel::{page::PAGE_SIZE, prelude::*};
 
 /// The chunk size when the node does not say.
@@ -38,21 +38,28 @@ impl ChunkHeap {
             Region::from_dt(c"rust-ion,chunk", chunk.trailing_zeros())?.ok_or(ENODEV)?;
         Ok(Some(Self { region, chunk }))
     }
+}
 
-    pub(crate) fn max_alloc(&self) -> usize {
+impl HeapOps for ChunkHeap {
+    fn max_alloc(&self) -> usize {
         self.region.size()
     }
 
-    pub(crate) fn chunk_size(&self) -> usize {
+    fn chunk_size(&self) -> usize {
         self.chunk
     }
 
-    pub(crate) fn allocate(&self, len: usize) -> Result<KVec<Chunk>> {
+    fn allocate(&self, len: usize, _cached: bool) -> Result<Chunks> {
+        // The list below is sized from `len`: a length the region can never
+        // hold is refused first, whoever calls.
+        if len > self.region.size() {
+            return Err(ENOMEM);
+        }
         let n = len.div_ceil(self.chunk);
-        let mut chunks = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut chunks = Chunks::with_capacity(n, GFP_KERNEL)?;
         for _ in 0..n {
             let Some(page) = self.region.alloc(self.chunk) else {
-                self.free(&mut chunks);
+                self.free(&mut chunks, false);
                 return Err(ENOMEM);
             };
             // Capacity was reserved for all `n`.
@@ -65,14 +72,14 @@ impl ChunkHeap {
             {
                 // SAFETY: Just allocated from this region, not handed out.
                 unsafe { self.region.free(page, self.chunk) };
-                self.free(&mut chunks);
+                self.free(&mut chunks, false);
                 return Err(ENOMEM);
             }
         }
         Ok(chunks)
     }
 
-    pub(crate) fn free(&self, chunks: &mut KVec<Chunk>) {
+    fn free(&self, chunks: &mut Chunks, _cached: bool) {
         for c in chunks.drain_all() {
             // SAFETY: Every chunk came from `allocate` on this region.
             unsafe { self.region.free(c.page, c.len) };

@@ -4,7 +4,11 @@
 //! the one a `rust-ion,cma` node names with `memory-region`, or else the
 //! default area.
 
-use crate::{ffi, sg::Chunk};
+use super::HeapOps;
+use crate::{
+    ffi,
+    sg::{Chunk, Chunks},
+};
 use core::ptr::NonNull;
 use kernel::{ffi::c_ulong, page::PAGE_SIZE, prelude::*};
 
@@ -30,7 +34,21 @@ impl CmaHeap {
         NonNull::new(unsafe { ffi::rust_ion_cma_area() }).map(|cma| Self { cma })
     }
 
-    pub(crate) fn allocate(&self, len: usize) -> Result<KVec<Chunk>> {
+    fn release(&self, c: Chunk) {
+        // SAFETY: `c` came from `cma_alloc` on this area and is given up.
+        unsafe {
+            ffi::rust_ion_cma_release(self.cma.as_ptr(), c.page.as_ptr(), c.pages() as c_ulong)
+        };
+    }
+}
+
+impl HeapOps for CmaHeap {
+    /// Unknown: 7.3 does not export the size of a CMA area.
+    fn max_alloc(&self) -> usize {
+        0
+    }
+
+    fn allocate(&self, len: usize, _cached: bool) -> Result<Chunks> {
         let count = len / PAGE_SIZE;
         let align = core::cmp::min(count.next_power_of_two().trailing_zeros(), MAX_ALIGN_ORDER);
         // SAFETY: `cma` is an area (invariant); we own the pages on success.
@@ -39,7 +57,7 @@ impl CmaHeap {
         // SAFETY: The `count` pages are ours; CMA pages may hold old data.
         unsafe { ffi::rust_ion_zero_pages(page.as_ptr(), count as c_ulong) };
         let chunk = Chunk { page, len };
-        let mut v = KVec::new();
+        let mut v = Chunks::new();
         if let Err(e) = v.push(chunk, GFP_KERNEL) {
             self.release(chunk);
             return Err(e.into());
@@ -47,14 +65,7 @@ impl CmaHeap {
         Ok(v)
     }
 
-    fn release(&self, c: Chunk) {
-        // SAFETY: `c` came from `cma_alloc` on this area and is given up.
-        unsafe {
-            ffi::rust_ion_cma_release(self.cma.as_ptr(), c.page.as_ptr(), c.pages() as c_ulong)
-        };
-    }
-
-    pub(crate) fn free(&self, chunks: &mut KVec<Chunk>) {
+    fn free(&self, chunks: &mut Chunks, _cached: bool) {
         for c in chunks.drain_all() {
             self.release(c);
         }

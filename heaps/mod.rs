@@ -18,7 +18,7 @@ pub(crate) mod system;
 #[cfg(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG)]
 mod system_contig;
 
-use crate::sg::Chunk;
+use crate::sg::{Chunk, Chunks};
 use kernel::{
     prelude::*,
     str::CStr,
@@ -39,18 +39,41 @@ pub(crate) enum HeapType {
     Dma = 4,
 }
 
-/// What a heap does: hand out pages and take them back.
-enum Kind {
-    #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
-    System(system::SystemHeap),
-    #[cfg(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG)]
-    SystemContig(system_contig::SystemContigHeap),
-    #[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
-    Carveout(carveout::CarveoutHeap),
-    #[cfg(CONFIG_ION_RS_HEAP_CHUNK)]
-    Chunk(chunk::ChunkHeap),
-    #[cfg(CONFIG_ION_RS_HEAP_CMA)]
-    Cma(cma::CmaHeap),
+/// What every heap file implements: give me pages, take them back, describe
+/// yourself. `heaps/mod.rs` sees heaps through this trait only, so that a
+/// heap kind is one file and one line in [`create_all`].
+pub(crate) trait HeapOps: Send + Sync {
+    /// Zeroed runs for `len` bytes (a multiple of `PAGE_SIZE`, at most
+    /// [`HeapOps::max_alloc`] when that is known), written for a cached
+    /// (`cached`) or an uncached buffer. A heap may round up (the chunk
+    /// heap does); the runs say what it gave.
+    fn allocate(&self, len: usize, cached: bool) -> Result<Chunks>;
+
+    /// Takes back every run of `chunks`, which came from
+    /// [`HeapOps::allocate`] on this heap with the same `cached`, and
+    /// leaves `chunks` empty.
+    fn free(&self, chunks: &mut Chunks, cached: bool);
+
+    /// The largest single allocation the heap can give, 0 if unknown.
+    fn max_alloc(&self) -> usize;
+
+    /// The granule of the heap's buffers.
+    fn chunk_size(&self) -> usize {
+        kernel::page::PAGE_SIZE
+    }
+
+    /// Empties the heap's page pools, if it has any.
+    fn drain(&self) {}
+
+    /// Writes the heap's pool statistics, if it has pools, as
+    /// `heap.<name>.<key> <value>` lines.
+    fn write_pool_stats(
+        &self,
+        _f: &mut core::fmt::Formatter<'_>,
+        _name: &str,
+    ) -> core::fmt::Result {
+        Ok(())
+    }
 }
 
 /// A registered heap, with its usage counters.
@@ -64,11 +87,16 @@ pub(crate) struct Heap {
     pub(crate) buffers: Atomic<i64>,
     /// Physically contiguous runs held by live buffers.
     pub(crate) runs: Atomic<i64>,
-    kind: Kind,
+    ops: KBox<dyn HeapOps>,
 }
 
 impl Heap {
-    fn new(id: u32, ty: HeapType, name: &'static CStr, kind: Kind) -> Result<Arc<Self>> {
+    fn new(
+        id: u32,
+        ty: HeapType,
+        name: &'static CStr,
+        ops: KBox<dyn HeapOps>,
+    ) -> Result<Arc<Self>> {
         if id >= crate::uapi::ION_NUM_HEAP_IDS {
             return Err(EINVAL);
         }
@@ -80,27 +108,25 @@ impl Heap {
                 bytes: Atomic::new(0),
                 buffers: Atomic::new(0),
                 runs: Atomic::new(0),
-                kind,
+                ops,
             },
             GFP_KERNEL,
         )?)
     }
 
     /// Allocates zeroed pages for `len` bytes (a multiple of `PAGE_SIZE`).
+    ///
+    /// A length above what the heap can ever give is `ENOMEM` before the
+    /// heap sees it, so that no heap sizes its metadata from an absurd
+    /// length (a warning from the page allocator is a crash under
+    /// `panic_on_warn`).
     pub(crate) fn allocate(self: &Arc<Self>, len: usize, flags: u32) -> Result<Pages> {
-        let cached = flags & crate::buffer::ION_FLAG_CACHED != 0;
-        let chunks = match &self.kind {
-            #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
-            Kind::System(h) => h.allocate(len, cached)?,
-            #[cfg(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG)]
-            Kind::SystemContig(h) => h.allocate(len)?,
-            #[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
-            Kind::Carveout(h) => h.allocate(len)?,
-            #[cfg(CONFIG_ION_RS_HEAP_CHUNK)]
-            Kind::Chunk(h) => h.allocate(len)?,
-            #[cfg(CONFIG_ION_RS_HEAP_CMA)]
-            Kind::Cma(h) => h.allocate(len)?,
-        };
+        let cached = flags & crate::uapi::ION_FLAG_CACHED != 0;
+        let max = self.ops.max_alloc();
+        if max != 0 && len > max {
+            return Err(ENOMEM);
+        }
+        let chunks = self.ops.allocate(len, cached)?;
         // What the heap really gave out (a chunk heap rounds up to chunks).
         let len = chunks.iter().map(|c| c.len).sum();
         self.bytes.add(len as i64, Relaxed);
@@ -114,63 +140,25 @@ impl Heap {
         })
     }
 
-    fn free(&self, chunks: &mut KVec<Chunk>, cached: bool) {
-        let _ = cached;
-        match &self.kind {
-            #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
-            Kind::System(h) => h.free(chunks, cached),
-            #[cfg(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG)]
-            Kind::SystemContig(h) => h.free(chunks),
-            #[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
-            Kind::Carveout(h) => h.free(chunks),
-            #[cfg(CONFIG_ION_RS_HEAP_CHUNK)]
-            Kind::Chunk(h) => h.free(chunks),
-            #[cfg(CONFIG_ION_RS_HEAP_CMA)]
-            Kind::Cma(h) => h.free(chunks),
-        }
-    }
-
     /// Empties the heap's page pools, if it has any.
     pub(crate) fn drain(&self) {
-        #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
-        if let Kind::System(h) = &self.kind {
-            h.drain();
-        }
+        self.ops.drain();
     }
 
     /// Writes the heap's pool statistics, if it has pools.
     pub(crate) fn write_pool_stats(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
-        if let Kind::System(h) = &self.kind {
-            return h.write_stats(f, self.name.to_str().unwrap_or("?"));
-        }
-        let _ = f;
-        Ok(())
+        self.ops
+            .write_pool_stats(f, self.name.to_str().unwrap_or("?"))
     }
 
     /// The largest single allocation the heap can give, 0 if unknown.
     pub(crate) fn max_alloc(&self) -> usize {
-        match &self.kind {
-            #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
-            Kind::System(_) => system::max_alloc(),
-            #[cfg(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG)]
-            Kind::SystemContig(_) => system_contig::SystemContigHeap::max_alloc(),
-            #[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
-            Kind::Carveout(h) => h.max_alloc(),
-            #[cfg(CONFIG_ION_RS_HEAP_CHUNK)]
-            Kind::Chunk(h) => h.max_alloc(),
-            #[cfg(CONFIG_ION_RS_HEAP_CMA)]
-            Kind::Cma(_) => 0,
-        }
+        self.ops.max_alloc()
     }
 
     /// The granule of the heap's buffers.
     pub(crate) fn chunk_size(&self) -> usize {
-        match &self.kind {
-            #[cfg(CONFIG_ION_RS_HEAP_CHUNK)]
-            Kind::Chunk(h) => h.chunk_size(),
-            _ => kernel::page::PAGE_SIZE,
-        }
+        self.ops.chunk_size()
     }
 }
 
@@ -182,7 +170,7 @@ impl Heap {
 /// this value alone.
 pub(crate) struct Pages {
     heap: Arc<Heap>,
-    chunks: KVec<Chunk>,
+    chunks: Chunks,
     len: usize,
     cached: bool,
 }
@@ -202,7 +190,7 @@ impl Pages {
 impl Drop for Pages {
     fn drop(&mut self) {
         self.heap.runs.add(-(self.chunks.len() as i64), Relaxed);
-        self.heap.free(&mut self.chunks, self.cached);
+        self.heap.ops.free(&mut self.chunks, self.cached);
         self.heap.bytes.add(-(self.len as i64), Relaxed);
         self.heap.buffers.add(-1, Relaxed);
     }
@@ -211,52 +199,72 @@ impl Drop for Pages {
 /// The system heap alone (for the KUnit suites, which run before init).
 #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
 pub(crate) fn system_heap(pools: system::PoolConfig) -> Result<Arc<Heap>> {
-    let kind = Kind::System(system::SystemHeap::new(pools)?);
-    Heap::new(0, HeapType::System, c"ion_system_heap", kind)
+    let ops = boxed(system::SystemHeap::new(pools)?)?;
+    Heap::new(0, HeapType::System, c"ion_system_heap", ops)
+}
+
+/// Registers `ops` as the heap `(id, type, name)` if it has memory here
+/// (`Some`); `None` is a heap whose memory this machine does not have.
+#[cfg_attr(
+    not(any(
+        CONFIG_ION_RS_HEAP_SYSTEM_CONTIG,
+        CONFIG_ION_RS_HEAP_CARVEOUT,
+        CONFIG_ION_RS_HEAP_CHUNK,
+        CONFIG_ION_RS_HEAP_CMA
+    )),
+    allow(dead_code)
+)]
+fn register<T: HeapOps + 'static>(
+    heaps: &mut KVec<Arc<Heap>>,
+    (id, ty, name): (u32, HeapType, &'static CStr),
+    ops: Option<T>,
+) -> Result {
+    match ops {
+        Some(o) => add(heaps, Heap::new(id, ty, name, boxed(o)?)?),
+        None => Ok(()),
+    }
+}
+
+/// `ops` boxed as a heap.
+fn boxed<T: HeapOps + 'static>(ops: T) -> Result<KBox<dyn HeapOps>> {
+    Ok(KBox::new(ops, GFP_KERNEL)?)
 }
 
 /// Creates every heap that this build has and the machine can back,
 /// highest id first (the order in which ALLOC tries them). A heap whose
 /// memory is absent (no reserved-memory node, no CMA area) is not
-/// registered; that is no error. `carveout_cma` bytes of CMA back the
-/// carveout heap on a board whose device tree has no carveout.
+/// registered; that is no error. `carveout_cma` bytes of the default CMA
+/// area back the carveout heap on a board whose device tree has no
+/// carveout.
 pub(crate) fn create_all(p: &Params) -> Result<KVec<Arc<Heap>>> {
     let mut heaps = KVec::new();
     let _ = p;
     #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
     add(&mut heaps, system_heap(p.pools)?)?;
     #[cfg(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG)]
-    add(
+    register(
         &mut heaps,
-        Heap::new(
-            1,
-            HeapType::SystemContig,
-            c"ion_system_contig_heap",
-            Kind::SystemContig(system_contig::SystemContigHeap),
-        )?,
+        (1, HeapType::SystemContig, c"ion_system_contig_heap"),
+        Some(system_contig::SystemContigHeap),
     )?;
     #[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
-    if let Some(h) = carveout::CarveoutHeap::probe(p.carveout_cma)? {
-        let kind = Kind::Carveout(h);
-        add(
-            &mut heaps,
-            Heap::new(2, HeapType::Carveout, c"ion_carveout_heap", kind)?,
-        )?;
-    }
+    register(
+        &mut heaps,
+        (2, HeapType::Carveout, c"ion_carveout_heap"),
+        carveout::CarveoutHeap::probe(p.carveout_cma)?,
+    )?;
     #[cfg(CONFIG_ION_RS_HEAP_CHUNK)]
-    if let Some(h) = chunk::ChunkHeap::probe()? {
-        add(
-            &mut heaps,
-            Heap::new(3, HeapType::Chunk, c"ion_chunk_heap", Kind::Chunk(h))?,
-        )?;
-    }
+    register(
+        &mut heaps,
+        (3, HeapType::Chunk, c"ion_chunk_heap"),
+        chunk::ChunkHeap::probe()?,
+    )?;
     #[cfg(CONFIG_ION_RS_HEAP_CMA)]
-    if let Some(h) = cma::CmaHeap::probe() {
-        add(
-            &mut heaps,
-            Heap::new(4, HeapType::Dma, c"ion_cma_heap", Kind::Cma(h))?,
-        )?;
-    }
+    register(
+        &mut heaps,
+        (4, HeapType::Dma, c"ion_cma_heap"),
+        cma::CmaHeap::probe(),
+    )?;
     Ok(heaps)
 }
 

@@ -6,7 +6,7 @@
 //! uncached pages are never mixed), zeroed, so that the next allocation
 //! skips both the page allocator and the zeroing. Freeing is deferred: the
 //! release path only queues a run as *pending*, and a work item on the
-//! system workqueue zeroes it and moves it into its pool, so that close()
+//! unbound system workqueue zeroes it and moves it into its pool, so that close()
 //! stays cheap. An allocation that finds only pending runs zeroes one
 //! itself. With `pool_zero_on_alloc`, runs go into the pools dirty and are
 //! zeroed when they leave instead.
@@ -20,7 +20,6 @@
 //! the bound up front), so reclaim, and with it our own shrinker, cannot be
 //! entered under it.
 
-use super::system::ORDERS;
 use crate::{ffi, stats::Relaxed};
 use core::{fmt, ptr::NonNull};
 use kernel::{
@@ -32,6 +31,19 @@ use kernel::{
     sync::{atomic::Atomic, Arc, SpinLock},
     workqueue::{self, impl_has_work, Work, WorkItem},
 };
+
+/// The orders the system heap allocates in, largest first, and so the
+/// orders of the pools.
+pub(crate) const ORDERS: [u32; 3] = [8, 4, 0];
+
+/// The queue the zeroing work runs on: 7.3's unbound default queue. It is
+/// background work that any CPU may do (`system_wq` and
+/// `system_unbound_wq` are deprecated in 7.3 and warn when used).
+fn zeroing_queue() -> &'static workqueue::Queue {
+    // SAFETY: `system_dfl_wq` is a C global, created at boot and never
+    // destroyed.
+    unsafe { workqueue::Queue::from_raw(bindings::system_dfl_wq) }
+}
 
 const NPOOLS: usize = 2 * ORDERS.len();
 
@@ -224,7 +236,7 @@ impl Pools {
         }
         if !self.zero_on_alloc {
             // Already queued is fine: the running work sees this run too.
-            let _ = workqueue::system().enqueue(self.clone());
+            let _ = zeroing_queue().enqueue(self.clone());
         }
         Ok(())
     }

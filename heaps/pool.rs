@@ -71,7 +71,7 @@ impl Region {
     pub(crate) fn from_cma(bytes: usize, order: u32) -> Result<Self> {
         let count = bytes / PAGE_SIZE;
         // SAFETY: Looking up the area has no precondition.
-        let cma = NonNull::new(unsafe { ffi::rust_ion_cma_area() }).ok_or(ENODEV)?;
+        let cma = NonNull::new(unsafe { ffi::rust_ion_default_cma_area() }).ok_or(ENODEV)?;
         // SAFETY: `cma` is a live CMA area; we own the pages on success.
         let page = unsafe { ffi::rust_ion_cma_alloc(cma.as_ptr(), count as c_ulong, 0) };
         let page = NonNull::new(page).ok_or(ENOMEM)?;

@@ -3,13 +3,16 @@
 //! The system heap: zeroed pages from the page allocator, in orders 8, 4
 //! and 0 (1 MiB, 64 KiB and 4 KiB with 4 KiB pages).
 
-use super::page_pool::Pools;
-use crate::{ffi, sg::Chunk};
+use super::{
+    page_pool::{Pools, ORDERS},
+    HeapOps,
+};
+use crate::{
+    ffi,
+    sg::{Chunk, Chunks},
+};
 use core::{fmt, ptr::NonNull};
 use kernel::{bindings, page::PAGE_SIZE, prelude::*, sync::Arc};
-
-/// The orders the heap allocates in, largest first.
-pub(crate) const ORDERS: [u32; 3] = [8, 4, 0];
 
 /// The largest order in [`ORDERS`] that fits in `remaining` bytes and is not
 /// above `max_order`, or `None` when nothing fits (less than a page left).
@@ -69,17 +72,6 @@ impl SystemHeap {
         })
     }
 
-    /// Empties the pools, after the zeroing work; returns the pages freed.
-    /// Process context only (the shrinker does not wait for the work).
-    pub(crate) fn drain(&self) -> usize {
-        self.pools.flush();
-        self.pools.shrink(usize::MAX)
-    }
-
-    pub(crate) fn write_stats(&self, f: &mut fmt::Formatter<'_>, name: &str) -> fmt::Result {
-        self.pools.write_stats(f, name)
-    }
-
     fn gfp(order: u32) -> bindings::gfp_t {
         // SAFETY: These are constants initialised at build time.
         let (highuser, comp, noretry, reclaim) = unsafe {
@@ -111,13 +103,26 @@ impl SystemHeap {
         })
     }
 
-    pub(crate) fn allocate(&self, len: usize, cached: bool) -> Result<KVec<Chunk>> {
+    /// Gives a chunk to the pool, or back to the page allocator if the
+    /// pool is full.
+    fn free_chunk(&self, c: Chunk, cached: bool) {
+        let order = c.pages().trailing_zeros();
+        if let Err(page) = self.pools.give(c.page, order, cached) {
+            // SAFETY: `c` was allocated with this order (its length is
+            // `PAGE_SIZE << order`) and its owner gives it up here.
+            unsafe { bindings::__free_pages(page.as_ptr(), order) };
+        }
+    }
+}
+
+impl HeapOps for SystemHeap {
+    fn allocate(&self, len: usize, cached: bool) -> Result<Chunks> {
         // SAFETY: Reading a counter has no precondition.
         let ram = unsafe { ffi::rust_ion_totalram_pages() } as usize;
         if !len_allowed(len, ram) {
             return Err(ENOMEM);
         }
-        let mut chunks = KVec::new();
+        let mut chunks = Chunks::new();
         let mut remaining = len;
         let mut max_order = ORDERS[0];
         while remaining > 0 {
@@ -147,20 +152,24 @@ impl SystemHeap {
         Ok(chunks)
     }
 
-    /// Gives a chunk to the pool, or back to the page allocator if the
-    /// pool is full.
-    fn free_chunk(&self, c: Chunk, cached: bool) {
-        let order = c.pages().trailing_zeros();
-        if let Err(page) = self.pools.give(c.page, order, cached) {
-            // SAFETY: `c` was allocated with this order (its length is
-            // `PAGE_SIZE << order`) and its owner gives it up here.
-            unsafe { bindings::__free_pages(page.as_ptr(), order) };
-        }
-    }
-
-    pub(crate) fn free(&self, chunks: &mut KVec<Chunk>, cached: bool) {
+    fn free(&self, chunks: &mut Chunks, cached: bool) {
         for c in chunks.drain_all() {
             self.free_chunk(c, cached);
         }
+    }
+
+    fn max_alloc(&self) -> usize {
+        max_alloc()
+    }
+
+    /// Empties the pools, after the zeroing work. Process context only
+    /// (the shrinker does not wait for the work).
+    fn drain(&self) {
+        self.pools.flush();
+        self.pools.shrink(usize::MAX);
+    }
+
+    fn write_pool_stats(&self, f: &mut fmt::Formatter<'_>, name: &str) -> fmt::Result {
+        self.pools.write_stats(f, name)
     }
 }

@@ -50,7 +50,7 @@ enum ion_heap_type {
  * @heap_id_mask:	mask of heap ids to allocate from
  * @flags:		flags passed to heap
  * @fd:			a dma-buf file descriptor for the buffer (out)
- * @unused:		must be zero
+ * @unused:		ignored, as staging Ion ignored it; set it to zero
  *
  * Provided by userspace as an argument to the ioctl
  */

@@ -11,6 +11,9 @@ use kernel::{
 
 pub(crate) const ION_IOC_MAGIC: u32 = b'I' as u32;
 pub(crate) const MAX_HEAP_NAME: usize = 32;
+/// `ION_FLAG_CACHED`: CPU mappings are cached and CPU access is synced;
+/// without it they are write-combined and nothing is synced.
+pub(crate) const ION_FLAG_CACHED: u32 = 1;
 /// `ION_NUM_HEAP_IDS`: one bit of `heap_id_mask` per id.
 pub(crate) const ION_NUM_HEAP_IDS: u32 = 32;
 

@@ -7,7 +7,6 @@
 #include <limits.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
-#include <drm/drm.h>
 
 #include "kselftest_harness.h"
 #include "ion_util.h"
@@ -211,6 +210,26 @@ TEST(alloc_result_not_copyable_leaves_no_fd)
 	close(ion);
 }
 
+/*
+ * unused: staging Ion never checked it, so rust-ion ignores it too (old
+ * userspace that leaves it unset keeps working) and copies it back as is.
+ */
+TEST(alloc_unused_field_is_ignored)
+{
+	int ion = open_ion(_metadata);
+	int sys = ion_heap_by_type(ion, ION_HEAP_TYPE_SYSTEM);
+	struct ion_allocation_data d = {
+		.len = SZ_4K, .heap_id_mask = 1U << sys, .unused = 0xdeadbeef,
+	};
+
+	ASSERT_EQ(0, ioctl(ion, ION_IOC_ALLOC, &d));
+	ASSERT_EQ(0xdeadbeef, d.unused);
+	ASSERT_LE(0, (int)d.fd);
+	close(d.fd);
+	ASSERT_EQ(0, total_bytes(ion));
+	close(ion);
+}
+
 /* ---- Per heap and cache mode ---- */
 
 FIXTURE(heap) {
@@ -369,6 +388,49 @@ TEST_F(heap, two_mappings_at_an_offset_and_partial_munmap)
 	close(fd);
 }
 
+/*
+ * Lengths no heap can give are ENOMEM before any metadata is sized from
+ * them: the chunk heap used to ask kmalloc for a list sized by len and
+ * warn (a crash under panic_on_warn). The console check fails on the
+ * WARNING; the errno is checked here.
+ */
+TEST_F(heap, absurd_lengths_are_enomem_without_a_warning)
+{
+	const uint64_t lens[] = { 0x500000000ULL, 1ULL << 40, 1ULL << 46 };
+	long long max = ion_heap_stat(self->ion, self->id, "max_alloc");
+
+	for (unsigned int i = 0; i < ARRAY_SIZE(lens); i++) {
+		uint64_t len = lens[i];
+
+		ASSERT_EQ(-ENOMEM, ion_alloc(self->ion, len, 1U << self->id, variant->flags))
+			TH_LOG("len %#llx", (unsigned long long)len);
+	}
+	if (max > 0)
+		ASSERT_EQ(-ENOMEM, ion_alloc(self->ion, max + SZ_4K, 1U << self->id,
+					     variant->flags));
+}
+
+/* Private mappings are EINVAL on every buffer, one run or many. */
+TEST_F(heap, private_mappings_are_einval)
+{
+	size_t len = heap_cap(self->ion, self->id) < 4 * SZ_1M ?
+		     heap_cap(self->ion, self->id) : 4 * SZ_1M;
+	int fd = ion_alloc(self->ion, len, 1U << self->id, variant->flags);
+	void *p;
+
+	ASSERT_LE(0, fd);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	ASSERT_TRUE(p == MAP_FAILED);
+	ASSERT_EQ(EINVAL, errno);
+	p = mmap(NULL, SZ_4K, PROT_READ, MAP_PRIVATE, fd, 0);
+	ASSERT_TRUE(p == MAP_FAILED);
+	ASSERT_EQ(EINVAL, errno);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_TRUE(p != MAP_FAILED);
+	munmap(p, len);
+	close(fd);
+}
+
 TEST_F(heap, mapping_keeps_the_buffer_after_close)
 {
 	int fd = ion_alloc(self->ion, SZ_64K, 1U << self->id, variant->flags);
@@ -401,23 +463,6 @@ TEST_F(heap, sync_ioctl_without_importers)
 	ASSERT_EQ(cpu, ion_stat("syncs_for_cpu"));
 	ASSERT_EQ(dev, ion_stat("syncs_for_device"));
 	close(fd);
-}
-
-static int vgem_import(int card, int fd, uint32_t *handle)
-{
-	struct drm_prime_handle p = { .fd = fd };
-
-	if (ioctl(card, DRM_IOCTL_PRIME_FD_TO_HANDLE, &p) < 0)
-		return -errno;
-	*handle = p.handle;
-	return 0;
-}
-
-static void vgem_close(int card, uint32_t handle)
-{
-	struct drm_gem_close c = { .handle = handle };
-
-	ioctl(card, DRM_IOCTL_GEM_CLOSE, &c);
 }
 
 /*

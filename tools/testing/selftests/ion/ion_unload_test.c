@@ -76,4 +76,33 @@ TEST(carveout_carved_out_of_cma_by_parameter)
 	/* Unloading gives the CMA pages back; /init unloads at the end. */
 }
 
+/*
+ * carveout_cma_mb carves from the default CMA area, never from the CMA
+ * heap's own (rust-ion,cma names a 16 MiB area in the test device tree):
+ * 32 MiB must load, and the CMA heap must still allocate beside it.
+ */
+TEST(carveout_cma_mb_leaves_the_cma_heap_its_area)
+{
+	int ion, carve, cma, a, b;
+
+	ASSERT_EQ(0, unload());
+	ASSERT_EQ(0, load("carveout_cma_mb=32"));
+	ion = open("/dev/ion", O_RDWR);
+	ASSERT_LE(0, ion);
+	carve = ion_heap_by_type(ion, ION_HEAP_TYPE_CARVEOUT);
+	cma = ion_heap_by_type(ion, ION_HEAP_TYPE_DMA);
+	ASSERT_LE(0, carve);
+	ASSERT_LE(0, cma);
+	ASSERT_EQ(32 << 20, ion_heap_stat(ion, carve, "max_alloc"));
+	a = ion_alloc(ion, 32 << 20, 1U << carve, 0);
+	ASSERT_LE(0, a);
+	b = ion_alloc(ion, 8 << 20, 1U << cma, 0);
+	ASSERT_LE(0, b) TH_LOG("the CMA heap lost its area: %s", strerror(-b));
+	close(a);
+	close(b);
+	ASSERT_EQ(0, ion_heap_stat(ion, carve, "bytes"));
+	ASSERT_EQ(0, ion_heap_stat(ion, cma, "bytes"));
+	close(ion);
+}
+
 TEST_HARNESS_MAIN

@@ -12,6 +12,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 #include <linux/dma-buf.h>
+#include <drm/drm.h>
 
 #include "ion.h"
 
@@ -92,6 +93,62 @@ static inline int dmabuf_sync(int fd, uint64_t flags)
 	struct dma_buf_sync s = { .flags = flags };
 
 	return ioctl(fd, DMA_BUF_IOCTL_SYNC, &s) < 0 ? -errno : 0;
+}
+
+/* Imports dma-buf @fd into vgem (@card: /dev/dri/card0); 0 or -errno. */
+static inline int vgem_import(int card, int fd, uint32_t *handle)
+{
+	struct drm_prime_handle p = { .fd = fd };
+
+	if (ioctl(card, DRM_IOCTL_PRIME_FD_TO_HANDLE, &p) < 0)
+		return -errno;
+	*handle = p.handle;
+	return 0;
+}
+
+static inline void vgem_close(int card, uint32_t handle)
+{
+	struct drm_gem_close c = { .handle = handle };
+
+	ioctl(card, DRM_IOCTL_GEM_CLOSE, &c);
+}
+
+/* Every global counter and every heap's usage is zero, else prints it. */
+static inline int ion_all_counters_zero(int ion)
+{
+	static const char *const globals[] = { "attachments", "vmaps" };
+	static const char *const per_heap[] = { "bytes", "buffers", "runs" };
+	struct ion_heap_data h[ION_NUM_HEAP_IDS];
+	int n = ion_query(ion, h, ION_NUM_HEAP_IDS), ok = n > 0;
+
+	for (unsigned int i = 0; i < ARRAY_SIZE(globals); i++)
+		if (ion_stat(globals[i]) != 0) {
+			printf("# %s = %lld\n", globals[i], ion_stat(globals[i]));
+			ok = 0;
+		}
+	if (ion_stat("maps") != ion_stat("unmaps")) {
+		printf("# maps %lld != unmaps %lld\n", ion_stat("maps"), ion_stat("unmaps"));
+		ok = 0;
+	}
+	for (int i = 0; i < n; i++)
+		for (unsigned int j = 0; j < ARRAY_SIZE(per_heap); j++) {
+			long long v = ion_heap_stat(ion, h[i].heap_id, per_heap[j]);
+
+			if (v != 0) {
+				printf("# heap.%s.%s = %lld\n", h[i].name, per_heap[j], v);
+				ok = 0;
+			}
+		}
+	return ok;
+}
+
+/* xorshift64*: the tests' seeded random numbers. */
+static inline uint64_t ion_rand(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545f4914f6cdd1dULL;
 }
 
 #endif
