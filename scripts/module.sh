@@ -16,6 +16,14 @@ SRC=$(readlink -f "$BUILD/source" 2>/dev/null || echo "$BUILD")
 intree=
 [ -f "$SRC/drivers/ion_rs/Kconfig" ] && intree=1
 [ -n "$intree" ] && ln -sfn "$TOP" "$SRC/drivers/ion_rs"
+# make judges by timestamps: objects built from another work tree (a second
+# clone, an older checkout) may look newer than these sources. Start the
+# in-tree objects afresh when the tree they came from is not this one.
+if [ -n "$intree" ] && [ "$(cat "$BUILD/drivers/ion_rs/.rust-ion-tree" 2>/dev/null)" != "$TOP" ]; then
+	rm -rf "$BUILD/drivers/ion_rs"
+	mkdir -p "$BUILD/drivers/ion_rs"
+	echo "$TOP" >"$BUILD/drivers/ion_rs/.rust-ion-tree"
+fi
 
 # Warnings are errors here: rustc, clippy and W=1 C warnings alike.
 checked_make() {
