@@ -55,7 +55,10 @@ impl HeapOps for ChunkHeap {
         if len > self.region.size() {
             return Err(ENOMEM);
         }
-        let n = len.div_ceil(self.chunk);
+        // `chunk` is a power of two (checked at probe): shift and mask, so
+        // that no division (and no panic path for a zero divisor) is here.
+        let n = (len >> self.chunk.trailing_zeros())
+            + usize::from(len & self.chunk.wrapping_sub(1) != 0);
         let mut chunks = Chunks::with_capacity(n, GFP_KERNEL)?;
         for _ in 0..n {
             let Some(page) = self.region.alloc(self.chunk) else {

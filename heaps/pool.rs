@@ -18,11 +18,31 @@ enum Backing {
     /// A reserved-memory node: the memory stays reserved.
     DeviceTree,
     /// Pages carved out of a CMA area, released on drop.
+    #[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
     Cma {
         cma: NonNull<ffi::Cma>,
         page: NonNull<bindings::page>,
         count: usize,
     },
+}
+
+impl Backing {
+    /// Gives back what the backing holds: CMA pages go back to their area,
+    /// a reserved-memory node stays reserved. Called once, by the region
+    /// that owns the backing, or by [`Region::new`] when it fails.
+    fn release(&self) {
+        match self {
+            Backing::DeviceTree => {}
+            #[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
+            Backing::Cma { cma, page, count } => {
+                // SAFETY: The pages came from `cma_alloc` on this area, and
+                // are released once (see above).
+                unsafe {
+                    ffi::rust_ion_cma_release(cma.as_ptr(), page.as_ptr(), *count as c_ulong)
+                };
+            }
+        }
+    }
 }
 
 /// A gen_pool over one physically contiguous region with struct pages.
@@ -68,6 +88,7 @@ impl Region {
     }
 
     /// A region of `bytes` carved out of the default CMA area.
+    #[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
     pub(crate) fn from_cma(bytes: usize, order: u32) -> Result<Self> {
         let count = bytes / PAGE_SIZE;
         // SAFETY: Looking up the area has no precondition.
@@ -86,16 +107,8 @@ impl Region {
     }
 
     fn new(base: bindings::phys_addr_t, size: usize, order: u32, backing: Backing) -> Result<Self> {
-        let release = |backing: &Backing| {
-            if let Backing::Cma { cma, page, count } = backing {
-                // SAFETY: The pages came from `cma_alloc` on this area.
-                unsafe {
-                    ffi::rust_ion_cma_release(cma.as_ptr(), page.as_ptr(), *count as c_ulong)
-                };
-            }
-        };
         if base == 0 || size < PAGE_SIZE || base % PAGE_SIZE as u64 != 0 {
-            release(&backing);
+            backing.release();
             return Err(EINVAL);
         }
         // SAFETY: The region is ours and in the linear map (invariant of the
@@ -109,7 +122,7 @@ impl Region {
         // SAFETY: Creating a pool over our own region.
         let pool = unsafe { ffi::rust_ion_pool_create(base, size, order) };
         let Some(pool) = NonNull::new(pool) else {
-            release(&backing);
+            backing.release();
             return Err(ENOMEM);
         };
         // INVARIANT: a new pool over the zeroed region.
@@ -156,9 +169,6 @@ impl Drop for Region {
     fn drop(&mut self) {
         // SAFETY: Every allocation was freed (invariant); destroyed once.
         unsafe { ffi::rust_ion_pool_destroy(self.pool.as_ptr()) };
-        if let Backing::Cma { cma, page, count } = &self.backing {
-            // SAFETY: The pages came from `cma_alloc` on this area.
-            unsafe { ffi::rust_ion_cma_release(cma.as_ptr(), page.as_ptr(), *count as c_ulong) };
-        }
+        self.backing.release();
     }
 }
