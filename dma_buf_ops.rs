@@ -46,6 +46,16 @@ impl Exported {
     }
 }
 
+impl Exported {
+    /// Hands the reference to the caller, as the dma-heap core's
+    /// `allocate` returns it (the core installs the fd, or puts it).
+    pub(crate) fn into_raw(self) -> *mut bindings::dma_buf {
+        let p = self.dmabuf.as_ptr();
+        core::mem::forget(self);
+        p
+    }
+}
+
 impl Drop for Exported {
     fn drop(&mut self) {
         // SAFETY: We own one reference (invariant).
@@ -53,8 +63,9 @@ impl Drop for Exported {
     }
 }
 
-/// Exports `buffer` as a new dma-buf, opened read-write.
-pub(crate) fn export(buffer: Arc<Buffer>) -> Result<Exported> {
+/// Exports `buffer` as a new dma-buf whose file has `file_flags` (the
+/// access mode, and `O_CLOEXEC` as the fd will have it).
+pub(crate) fn export(buffer: Arc<Buffer>, file_flags: u32) -> Result<Exported> {
     let size = buffer.len();
     let private = Arc::into_raw(buffer);
     let info = bindings::dma_buf_export_info {
@@ -62,7 +73,7 @@ pub(crate) fn export(buffer: Arc<Buffer>) -> Result<Exported> {
         owner: kernel::module::this_module::<crate::LocalModule>().as_ptr(),
         ops: &ION_DMA_BUF_OPS,
         size,
-        flags: bindings::O_RDWR as c_int,
+        flags: file_flags as c_int,
         resv: core::ptr::null_mut(),
         priv_: private.cast_mut().cast(),
     };

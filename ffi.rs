@@ -76,7 +76,6 @@ extern "C" {
     pub(crate) fn rust_ion_free_exact(page: *mut page, size: usize);
     pub(crate) fn rust_ion_max_order() -> c_ulong;
     pub(crate) fn rust_ion_cma_area() -> *mut Cma;
-    pub(crate) fn rust_ion_default_cma_area() -> *mut Cma;
     pub(crate) fn rust_ion_cma_alloc(cma: *mut Cma, count: c_ulong, align: c_uint) -> *mut page;
     pub(crate) fn rust_ion_cma_release(cma: *mut Cma, page: *mut page, count: c_ulong) -> bool;
 
@@ -84,6 +83,22 @@ extern "C" {
     pub(crate) static rust_ion_gfp_comp: gfp_t;
     pub(crate) static rust_ion_gfp_noretry: gfp_t;
     pub(crate) static rust_ion_gfp_reclaim: gfp_t;
+}
+
+// The dma-heap face (dma_heap.rs): adds a heap whose allocations call
+// `rust_ion_dma_heap_allocate` with `priv`.
+#[cfg(CONFIG_DMABUF_HEAPS)]
+extern "C" {
+    pub(crate) fn rust_ion_dma_heap_add(
+        name: *const kernel::ffi::c_char,
+        priv_: *mut c_void,
+    ) -> c_int;
+}
+
+// The default CMA area, which `carveout_cma_mb` carves a carveout from.
+#[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
+extern "C" {
+    pub(crate) fn rust_ion_default_cma_area() -> *mut Cma;
 }
 
 // The reserved-region helpers, for the carveout and chunk heaps.

@@ -5,12 +5,14 @@
  * the function it wraps; the Rust callers document their side.
  */
 #include <linux/cma.h>
+#include <linux/dma-heap.h>
 #include <linux/dma-direct.h>
 #include <linux/dma-map-ops.h>
 #include <linux/dma-mapping.h>
 #include <linux/genalloc.h>
 #include <linux/gfp.h>
 #include <linux/highmem.h>
+#include <linux/module.h>
 #include <linux/mm.h>
 #include <linux/of.h>
 #include <linux/of_reserved_mem.h>
@@ -285,3 +287,41 @@ bool rust_ion_cma_release(struct cma *cma, struct page *page,
 {
 	return cma_release(cma, page, count);
 }
+
+#ifdef CONFIG_DMABUF_HEAPS
+static struct dma_buf *rust_ion_dma_heap_allocate_c(struct dma_heap *heap,
+						    unsigned long len,
+						    u32 fd_flags, u64 heap_flags)
+{
+	return rust_ion_dma_heap_allocate(dma_heap_get_drvdata(heap), len,
+					  fd_flags, heap_flags);
+}
+
+static const struct dma_heap_ops rust_ion_dma_heap_ops = {
+	.allocate = rust_ion_dma_heap_allocate_c,
+};
+
+/*
+ * Adds /dev/dma_heap/@name, which allocates through @priv. 7.3 cannot remove
+ * a dma-heap, and the core keeps @name, @priv and the ops for good: each
+ * heap added takes a reference on this module that is never put, so that
+ * rmmod is refused rather than leaving a heap whose code is gone.
+ */
+int rust_ion_dma_heap_add(const char *name, void *priv)
+{
+	struct dma_heap_export_info info = {
+		.name = name,
+		.ops = &rust_ion_dma_heap_ops,
+		.priv = priv,
+	};
+	struct dma_heap *heap;
+
+	__module_get(THIS_MODULE);
+	heap = dma_heap_add(&info);
+	if (IS_ERR(heap)) {
+		module_put(THIS_MODULE);
+		return PTR_ERR(heap);
+	}
+	return 0;
+}
+#endif

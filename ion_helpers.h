@@ -8,6 +8,7 @@
 
 struct cma;
 struct device;
+struct dma_buf;
 struct gen_pool;
 struct page;
 struct scatterlist;
@@ -60,6 +61,11 @@ struct page *rust_ion_cma_alloc(struct cma *cma, unsigned long count,
 				unsigned int align);
 bool rust_ion_cma_release(struct cma *cma, struct page *page,
 			  unsigned long count);
+
+int rust_ion_dma_heap_add(const char *name, void *priv);
+/* In Rust (dma_heap.rs): allocates for the node @priv. */
+struct dma_buf *rust_ion_dma_heap_allocate(void *priv, unsigned long len,
+					   u32 fd_flags, u64 heap_flags);
 
 extern const gfp_t rust_ion_gfp_highuser;
 extern const gfp_t rust_ion_gfp_comp;

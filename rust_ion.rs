@@ -9,6 +9,8 @@
 
 mod buffer;
 mod dma_buf_ops;
+#[cfg(CONFIG_DMABUF_HEAPS)]
+mod dma_heap;
 mod ffi;
 mod heaps;
 mod sg;
@@ -38,7 +40,7 @@ module! {
     authors: ["rust-ion developers"],
     description: "Ion memory allocator",
     license: "GPL",
-    imports_ns: ["DMA_BUF"],
+    imports_ns: ["DMA_BUF", "DMA_BUF_HEAP"],
     params: {
         carveout_cma_mb: u32 {
             default: 0,
@@ -47,6 +49,10 @@ module! {
         pool_max_mb: u32 {
             default: 64,
             description: "MiB of freed pages the system heap keeps in its pools",
+        },
+        dma_heaps: bool {
+            default: false,
+            description: "Also serve every heap under /dev/dma_heap (cached and -uncached); pins the module, since 7.3 cannot remove a dma-heap",
         },
         pool_zero_on_alloc: bool {
             default: true,
@@ -83,6 +89,24 @@ impl Ion {
         }
         Err(last)
     }
+}
+
+/// Makes a new buffer ready for userspace and exports it with `file_flags`:
+/// an uncached buffer is cleaned for `dev` first. Both faces come here.
+///
+/// # Safety
+///
+/// `dev` must be the module's misc device, alive and with its DMA mask set.
+pub(crate) unsafe fn export_new(
+    buffer: Arc<Buffer>,
+    dev: *mut bindings::device,
+    file_flags: u32,
+) -> Result<dma_buf_ops::Exported> {
+    if !buffer.cached() {
+        // SAFETY: `dev` is live with a DMA mask (caller).
+        unsafe { buffer.clean_for_device(dev) }?;
+    }
+    dma_buf_ops::export(buffer, file_flags)
 }
 
 /// `/sys/kernel/debug/ion/stats`: one `key value` per line.
@@ -160,7 +184,17 @@ impl kernel::InPlaceModule for IonModule {
             // cleaned for: it needs a DMA mask, as dma-buf heaps' devices do.
             // SAFETY: The device was just registered and lives as long as
             // the module.
-            kernel::error::to_result(unsafe { ffi::rust_ion_dma_coerce_mask(misc_dev(&this.miscdev)) })
+            kernel::error::to_result(unsafe { ffi::rust_ion_dma_coerce_mask(misc_dev(&this.miscdev)) })?;
+            // Last, and never failing the load: a dma-heap added cannot be
+            // taken back, so nothing after it may unload the module.
+            #[cfg(CONFIG_DMABUF_HEAPS)]
+            if module_parameters::dma_heaps.value() {
+                // SAFETY: The misc device lives as long as the module, and
+                // its DMA mask was just set.
+                let n = unsafe { dma_heap::register_all(&this.ion.heaps, misc_dev(&this.miscdev)) };
+                pr_info!("{n} dma-heaps under /dev/dma_heap; the module stays loaded\n");
+            }
+            Ok(())
         })
     }
 }
@@ -194,13 +228,10 @@ impl IonFile {
         let mut data: IonAllocationData = r.read()?;
         let len = page_align(data.len)?;
         let buffer = self.ion.allocate(len, data.heap_id_mask, data.flags)?;
-        if !buffer.cached() {
-            // SAFETY: `dev` is our misc device, alive while the file is open,
-            // and its DMA mask was set at init.
-            unsafe { buffer.clean_for_device(self.dev) }?;
-        }
         let fd = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
-        let exported = dma_buf_ops::export(buffer)?;
+        // SAFETY: `dev` is our misc device, alive while the file is open,
+        // and its DMA mask was set at init.
+        let exported = unsafe { export_new(buffer, self.dev, bindings::O_RDWR) }?;
         data.fd = fd.reserved_fd();
         // If the result cannot be copied back, `fd` and `exported` drop here:
         // the fd is returned unused and the buffer is freed.

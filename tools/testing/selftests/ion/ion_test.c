@@ -235,6 +235,8 @@ TEST(alloc_unused_field_is_ignored)
 FIXTURE(heap) {
 	int ion;
 	int id;
+	/* The heap's /dev/dma_heap node when ION_FACE=dma_heap, else -1. */
+	int node;
 };
 
 FIXTURE_VARIANT(heap) {
@@ -296,12 +298,42 @@ static int is_region_heap(uint32_t type)
 	       type == ION_HEAP_TYPE_DMA;
 }
 
+/*
+ * With ION_FACE=dma_heap every per-heap test allocates through the heap's
+ * /dev/dma_heap node for the variant's cache mode, so that both faces pass
+ * the same tests.
+ */
+static int open_node(int ion, int id, uint32_t flags)
+{
+	const char *face = getenv("ION_FACE");
+	char path[96];
+
+	if (!face || strcmp(face, "dma_heap"))
+		return -1;
+	if (ion_dma_heap_path(ion, id, flags, path, sizeof(path)))
+		return -2;
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* @self is FIXTURE_DATA(heap), spelt as the harness defines it. */
+static int heap_alloc(struct _test_data_heap *self, uint64_t len, uint32_t flags)
+{
+	if (self->node >= 0)
+		return dma_heap_alloc(self->node, len, O_RDWR | O_CLOEXEC);
+	return ion_alloc(self->ion, len, 1U << self->id, flags);
+}
+
 FIXTURE_SETUP(heap)
 {
+	self->node = -1;
 	self->ion = open_ion(_metadata);
 	self->id = ion_heap_by_type(self->ion, variant->type);
 	if (self->id < 0)
 		SKIP(return, "no heap of type %u", variant->type);
+	self->node = open_node(self->ion, self->id, variant->flags);
+	ASSERT_NE(-2, self->node);
+	if (getenv("ION_FACE"))
+		ASSERT_LE(0, self->node) TH_LOG("no dma-heap node: %s", strerror(errno));
 	ASSERT_EQ(0, ion_heap_stat(self->ion, self->id, "bytes"));
 }
 
@@ -314,6 +346,8 @@ FIXTURE_TEARDOWN(heap)
 	}
 	EXPECT_EQ(0, ion_stat("attachments"));
 	EXPECT_EQ(ion_stat("maps"), ion_stat("unmaps"));
+	if (self->node >= 0)
+		close(self->node);
 	close(self->ion);
 }
 
@@ -336,8 +370,7 @@ TEST_F(heap, zeroed_at_every_size_and_after_reuse)
 
 	for (int round = 0; round < 2; round++) {
 		for (size_t i = 0; i < ARRAY_SIZE(sizes) && sizes[i] <= cap; i++) {
-			int fd = ion_alloc(self->ion, sizes[i], 1U << self->id,
-					   variant->flags);
+			int fd = heap_alloc(self, sizes[i], variant->flags);
 			unsigned char *p;
 
 			ASSERT_LE(0, fd) TH_LOG("size %zu: %s", sizes[i], strerror(-fd));
@@ -358,7 +391,7 @@ TEST_F(heap, zeroed_at_every_size_and_after_reuse)
 TEST_F(heap, two_mappings_at_an_offset_and_partial_munmap)
 {
 	size_t len = SZ_1M + 16 * SZ_4K;
-	int fd = ion_alloc(self->ion, len, 1U << self->id, variant->flags);
+	int fd = heap_alloc(self, len, variant->flags);
 	unsigned char *a, *b;
 
 	ASSERT_LE(0, fd);
@@ -402,12 +435,11 @@ TEST_F(heap, absurd_lengths_are_enomem_without_a_warning)
 	for (unsigned int i = 0; i < ARRAY_SIZE(lens); i++) {
 		uint64_t len = lens[i];
 
-		ASSERT_EQ(-ENOMEM, ion_alloc(self->ion, len, 1U << self->id, variant->flags))
+		ASSERT_EQ(-ENOMEM, heap_alloc(self, len, variant->flags))
 			TH_LOG("len %#llx", (unsigned long long)len);
 	}
 	if (max > 0)
-		ASSERT_EQ(-ENOMEM, ion_alloc(self->ion, max + SZ_4K, 1U << self->id,
-					     variant->flags));
+		ASSERT_EQ(-ENOMEM, heap_alloc(self, max + SZ_4K, variant->flags));
 }
 
 /* Private mappings are EINVAL on every buffer, one run or many. */
@@ -415,7 +447,7 @@ TEST_F(heap, private_mappings_are_einval)
 {
 	size_t len = heap_cap(self->ion, self->id) < 4 * SZ_1M ?
 		     heap_cap(self->ion, self->id) : 4 * SZ_1M;
-	int fd = ion_alloc(self->ion, len, 1U << self->id, variant->flags);
+	int fd = heap_alloc(self, len, variant->flags);
 	void *p;
 
 	ASSERT_LE(0, fd);
@@ -433,7 +465,7 @@ TEST_F(heap, private_mappings_are_einval)
 
 TEST_F(heap, mapping_keeps_the_buffer_after_close)
 {
-	int fd = ion_alloc(self->ion, SZ_64K, 1U << self->id, variant->flags);
+	int fd = heap_alloc(self, SZ_64K, variant->flags);
 	unsigned char *p;
 
 	ASSERT_LE(0, fd);
@@ -450,7 +482,7 @@ TEST_F(heap, mapping_keeps_the_buffer_after_close)
 
 TEST_F(heap, sync_ioctl_without_importers)
 {
-	int fd = ion_alloc(self->ion, SZ_64K, 1U << self->id, variant->flags);
+	int fd = heap_alloc(self, SZ_64K, variant->flags);
 	long long cpu = ion_stat("syncs_for_cpu"), dev = ion_stat("syncs_for_device");
 
 	ASSERT_LE(0, fd);
@@ -477,7 +509,7 @@ TEST_F(heap, vgem_import_sync_and_close_in_every_order)
 
 	ASSERT_LE(0, card) TH_LOG("vgem: %s", strerror(errno));
 	for (int order = 0; order < 2; order++) {
-		int fd = ion_alloc(self->ion, SZ_64K * 2, 1U << self->id, variant->flags);
+		int fd = heap_alloc(self, SZ_64K * 2, variant->flags);
 		long long maps = ion_stat("maps"), cpu, dev;
 		uint32_t handle = 0;
 
@@ -510,7 +542,7 @@ TEST_F(heap, vgem_import_sync_and_close_in_every_order)
 
 TEST_F(heap, fork_and_exit_with_live_buffers)
 {
-	int fd = ion_alloc(self->ion, SZ_1M, 1U << self->id, variant->flags);
+	int fd = heap_alloc(self, SZ_1M, variant->flags);
 	unsigned char *p;
 	pid_t pid;
 	int status;
@@ -523,7 +555,7 @@ TEST_F(heap, fork_and_exit_with_live_buffers)
 		int mine;
 
 		p = mmap(NULL, SZ_1M, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		mine = ion_alloc(self->ion, 2 * SZ_1M, 1U << self->id, variant->flags);
+		mine = heap_alloc(self, 2 * SZ_1M, variant->flags);
 
 		if (p == MAP_FAILED || mine < 0)
 			_exit(1);
@@ -553,7 +585,7 @@ TEST_F(heap, exhaustion_is_enomem_and_recovers)
 	if (!is_region_heap(variant->type))
 		SKIP(return, "the heap has no region of its own to exhaust");
 	for (n = 0; n < 64; n++) {
-		fds[n] = ion_alloc(self->ion, len, 1U << self->id, variant->flags);
+		fds[n] = heap_alloc(self, len, variant->flags);
 		if (fds[n] < 0)
 			break;
 	}
@@ -561,7 +593,7 @@ TEST_F(heap, exhaustion_is_enomem_and_recovers)
 	ASSERT_LE(1, n);
 	ASSERT_EQ(-ENOMEM, fds[n]);
 	close(fds[n - 1]);
-	fd = ion_alloc(self->ion, len, 1U << self->id, variant->flags);
+	fd = heap_alloc(self, len, variant->flags);
 	ASSERT_LE(0, fd);
 	fds[n - 1] = fd;
 	for (int i = 0; i < n; i++)
@@ -576,16 +608,16 @@ TEST_F(heap, fragmentation_then_a_large_buffer)
 	if (variant->type != ION_HEAP_TYPE_CARVEOUT)
 		SKIP(return, "carveout only");
 	for (int i = 0; i < 16; i++) {
-		fds[i] = ion_alloc(self->ion, piece, 1U << self->id, variant->flags);
+		fds[i] = heap_alloc(self, piece, variant->flags);
 		ASSERT_LE(0, fds[i]) TH_LOG("piece %d", i);
 	}
 	for (int i = 0; i < 16; i += 2)
 		close(fds[i]);
 	/* Half the region is free, but in pieces: no large run. */
-	ASSERT_EQ(-ENOMEM, ion_alloc(self->ion, 2 * piece, 1U << self->id, variant->flags));
+	ASSERT_EQ(-ENOMEM, heap_alloc(self, 2 * piece, variant->flags));
 	for (int i = 1; i < 16; i += 2)
 		close(fds[i]);
-	fd = ion_alloc(self->ion, region / 2, 1U << self->id, variant->flags);
+	fd = heap_alloc(self, region / 2, variant->flags);
 	ASSERT_LE(0, fd);
 	close(fd);
 }
@@ -598,7 +630,7 @@ TEST_F(heap, fragmentation_then_a_large_buffer)
 TEST_F(heap, contiguous_where_promised)
 {
 	size_t len = SZ_1M + SZ_64K;
-	int fd = ion_alloc(self->ion, len, 1U << self->id, variant->flags);
+	int fd = heap_alloc(self, len, variant->flags);
 	long long want = 1;
 
 	ASSERT_LE(0, fd);
@@ -628,7 +660,7 @@ TEST_F(heap, memory_freed_by_another_process_reads_as_zero)
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
-		int mine = ion_alloc(self->ion, len, 1U << self->id, variant->flags);
+		int mine = heap_alloc(self, len, variant->flags);
 
 		if (mine < 0)
 			_exit(1);
@@ -641,7 +673,7 @@ TEST_F(heap, memory_freed_by_another_process_reads_as_zero)
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_EQ(0, WEXITSTATUS(status));
 	ASSERT_EQ(0, ion_heap_stat(self->ion, self->id, "bytes"));
-	fd = ion_alloc(self->ion, len, 1U << self->id, variant->flags);
+	fd = heap_alloc(self, len, variant->flags);
 	ASSERT_LE(0, fd);
 	p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
 	ASSERT_TRUE(p != MAP_FAILED);

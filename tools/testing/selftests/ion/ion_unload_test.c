@@ -46,6 +46,8 @@ TEST(rmmod_refused_while_a_buffer_lives)
 	ion = open("/dev/ion", O_RDWR);
 	ASSERT_LE(0, ion);
 	close(ion);
+	/* The dma-heap face is off by default: no node, nothing pins us. */
+	ASSERT_EQ(-1, access("/dev/dma_heap/ion_system", F_OK));
 }
 
 /* A board without a carveout node carves one out of CMA at load. */

@@ -12,6 +12,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 #include <linux/dma-buf.h>
+#include <linux/dma-heap.h>
 #include <drm/drm.h>
 
 #include "ion.h"
@@ -93,6 +94,39 @@ static inline int dmabuf_sync(int fd, uint64_t flags)
 	struct dma_buf_sync s = { .flags = flags };
 
 	return ioctl(fd, DMA_BUF_IOCTL_SYNC, &s) < 0 ? -errno : 0;
+}
+
+/* DMA_HEAP_IOCTL_ALLOC on the node @heap; returns the fd or -errno. */
+static inline int dma_heap_alloc(int heap, uint64_t len, uint32_t fd_flags)
+{
+	struct dma_heap_allocation_data d = { .len = len, .fd_flags = fd_flags };
+
+	if (ioctl(heap, DMA_HEAP_IOCTL_ALLOC, &d) < 0)
+		return -errno;
+	return d.fd;
+}
+
+/*
+ * /dev/dma_heap/<node> of heap @id in the cache mode of @flags: the Ion name
+ * without "_heap", with "-uncached" for uncached buffers. 0 or -1.
+ */
+static inline int ion_dma_heap_path(int ion, int id, uint32_t flags, char *path, size_t size)
+{
+	struct ion_heap_data h[ION_NUM_HEAP_IDS];
+	int n = ion_query(ion, h, ION_NUM_HEAP_IDS);
+
+	for (int i = 0; i < n; i++) {
+		size_t l = strnlen(h[i].name, MAX_HEAP_NAME);
+
+		if ((int)h[i].heap_id != id)
+			continue;
+		if (l > 5 && !strcmp(h[i].name + l - 5, "_heap"))
+			l -= 5;
+		snprintf(path, size, "/dev/dma_heap/%.*s%s", (int)l, h[i].name,
+			 flags & ION_FLAG_CACHED ? "" : "-uncached");
+		return 0;
+	}
+	return -1;
 }
 
 /* Imports dma-buf @fd into vgem (@card: /dev/dri/card0); 0 or -errno. */
