@@ -34,22 +34,57 @@ busybox() {
 	echo "$d/usr/bin/busybox"
 }
 
+# Debian's trinity (arm64) and the C library it links, for the debug guest.
+# A missing package is no error here: the guest then reports trinity as
+# not run, and the test run fails on it (see scripts/report.py).
+trinity_into() {
+	local r=$1 d=$CACHE/trinity-arm64
+	[ "$flavour" = x86 ] && return 0
+	if [ ! -x "$d/usr/bin/trinity" ]; then
+		rm -rf "$d"
+		mkdir -p "$d"
+		(cd "$d" && inroot apt-get download -qq -o APT::Sandbox::User=root \
+			trinity:arm64 libc6:arm64 >&2) || return 0
+		inroot sh -c "for p in '$d'/*.deb; do dpkg-deb -x \"\$p\" '$d'; done"
+	fi
+	mkdir -p "$r/lib/aarch64-linux-gnu" "$r/etc"
+	cp "$d/usr/bin/trinity" "$r/bin/"
+	cp -L "$d"/usr/lib/ld-linux-aarch64.so.1 "$r/lib/"
+	cp -L "$d"/usr/lib/aarch64-linux-gnu/lib{c,m}.so.6 "$r/lib/aarch64-linux-gnu/"
+	echo 'root:x:0:0::/:/bin/sh' >"$r/etc/passwd"
+	echo 'nobody:x:65534:65534::/:/bin/false' >>"$r/etc/passwd"
+	echo 'root:x:0:' >"$r/etc/group"
+	echo 'nogroup:x:65534:' >>"$r/etc/group"
+	install -m 0755 "$TOP/scripts/guest/ion_trinity" "$r/bin/"
+}
+
 initramfs() {
 	local r=$OUT/initramfs
 	rm -rf "$r"
 	mkdir -p "$r"/{bin,sbin,proc,sys,dev,tmp,lib/modules,tests}
 	cp "$(busybox)" "$r/bin/busybox"
 	for a in sh mount insmod rmmod dmesg poweroff reboot sed cat echo sleep ls setsid \
-		grep head cut tr mkdir stat; do
+		grep head cut tr mkdir stat chmod timeout tail; do
 		ln -s busybox "$r/bin/$a"
 	done
 	install -m 0755 "$TOP/scripts/guest/init" "$r/init"
 	cp "$MOD/ion_rs.ko" "$r/lib/modules/"
 	cp "$OUT"/tests/bin/* "$r/bin/"
 	cp "$OUT"/tests/selftests/* "$r/tests/"
+	mkdir -p "$r/faces"
+	cp "$OUT"/tests/faces/* "$r/faces/"
+	if [ -n "$robust" ]; then
+		mkdir -p "$r/robust"
+		cp "$OUT"/tests/robust/* "$r/robust/"
+		trinity_into "$r"
+	fi
 	inroot sh -c "cd '$r' && find . | cpio -o -H newc --quiet | gzip -1 >'$OUT/initramfs.cpio.gz'"
 }
 
+# The debug kernel also runs stress, fault injection and fuzzing.
+robust=
+[ "$flavour" = debug ] && [ "$mode" = test ] && robust=1
+[ -n "${RUST_ION_ROBUST:-}" ] && [ "$mode" != run ] && robust=1
 step "build guest userspace" userspace
 step "pack initramfs" initramfs
 
@@ -86,12 +121,25 @@ fi
 # observable; the benchmark does not, to measure what hardware would do.
 bounce=swiotlb=force
 [ -n "${RUST_ION_NO_SWIOTLB:-}" ] && bounce=
-append="console=$console cma=64M panic=-1 quiet $bounce rust_ion.mode=$mode"
+# KUnit runs rust-ion's suites only: the kernel's own Rust suites queue
+# work on the deprecated system_wq at boot, and its warning is printed once
+# per boot, which would hide a use of it by rust-ion (the console check
+# fails on that warning).
+cma=64M
+# x86 has no device tree: its CMA heap and the carved-out carveout share
+# the default area, each big enough for the kernel's dma-heap selftest
+# (32 x 1 MiB at once).
+[ "$flavour" = x86 ] && cma=128M
+append="console=$console cma=$cma panic=-1 quiet $bounce rust_ion.mode=$mode kunit.filter_glob=rust_ion*"
 # x86 has no device tree to name a carveout: carve it out of CMA, as a board
 # without the node would, so that the carveout variants run there too.
 carve=
-[ "$flavour" = x86 ] && [ "$mode" = test ] && carve=rust_ion.args=carveout_cma_mb=16
+[ "$flavour" = x86 ] && [ "$mode" = test ] && carve=rust_ion.args=carveout_cma_mb=40
 append="$append rust_ion.rounds=${RUST_ION_BENCH_ROUNDS:-1} ${RUST_ION_APPEND:-$carve}"
+if [ -n "$robust" ]; then
+	append="$append rust_ion.robust=1 rust_ion.seed=${RUST_ION_SEED:-1}"
+	[ -n "${RUST_ION_SOAK:-}" ] && append="$append rust_ion.soak=1"
+fi
 qemu=("${machine[@]}" "${dtb[@]}" -kernel "$BUILD/$(kimage "$flavour")"
 	-initrd "$OUT/initramfs.cpio.gz" -append "$append")
 
@@ -102,7 +150,8 @@ fi
 log=$OUT/console-$mode.log
 # A hung guest fails the run: QEMU is killed after the timeout.
 tmo=${RUST_ION_VM_TIMEOUT:-180}
-[ "$flavour" = debug ] && tmo=${RUST_ION_VM_TIMEOUT:-600}
+[ "$flavour" = debug ] && tmo=${RUST_ION_VM_TIMEOUT:-900}
+[ -n "${RUST_ION_SOAK:-}" ] && [ -n "$robust" ] && tmo=${RUST_ION_VM_TIMEOUT:-4800}
 # A KVM internal error stops the guest without ending QEMU: end it at once.
 boot() {
 	inroot timeout -k 5 "$tmo" "${qemu[@]}" </dev/null >"$log" 2>&1 &
