@@ -230,9 +230,19 @@ struct page *rust_ion_alloc_exact(size_t size)
 	return va ? virt_to_page(va) : NULL;
 }
 
+/*
+ * Gives an alloc_pages_exact() run back in the largest aligned blocks it
+ * holds (free_contig_range), not page by page: order-0 frees go through the
+ * per-cpu lists, where other allocations take them before they can merge,
+ * and without compaction the large blocks were lost for good.
+ */
 void rust_ion_free_exact(struct page *page, size_t size)
 {
+#ifdef CONFIG_CONTIG_ALLOC
+	free_contig_range(page_to_pfn(page), PAGE_ALIGN(size) >> PAGE_SHIFT);
+#else
 	free_pages_exact(page_address(page), size);
+#endif
 }
 
 unsigned long rust_ion_max_order(void)
