@@ -9,7 +9,9 @@ flavour=${1:?usage: vm.sh qemu|debug|x86 run|test|shell|bench}
 mode=${2:?usage: vm.sh qemu|debug|x86 run|test|shell|bench}
 BUILD=$("$TOP/scripts/kernel.sh" "$flavour")
 MOD=$("$TOP/scripts/module.sh" "$flavour" "$BUILD")
-OUT=$CACHE/out/$flavour
+# RUST_ION_OUT names another output directory, so that a second run of the
+# same flavour (a soak beside a test) does not write over the first's log.
+OUT=$CACHE/out/${RUST_ION_OUT:-$flavour}
 mkdir -p "$OUT"
 
 userspace() {
@@ -68,6 +70,12 @@ initramfs() {
 		ln -s busybox "$r/bin/$a"
 	done
 	install -m 0755 "$TOP/scripts/guest/init" "$r/init"
+	if [ "$flavour" != x86 ]; then
+		# Debian's armhf C library, for the dynamically linked 32-bit tests.
+		mkdir -p "$r/lib/arm-linux-gnueabihf"
+		cp -L "$ROOT"/usr/arm-linux-gnueabihf/lib/ld-linux-armhf.so.3 "$r/lib/"
+		cp -L "$ROOT"/usr/arm-linux-gnueabihf/lib/lib{c,m}.so.6 "$r/lib/arm-linux-gnueabihf/"
+	fi
 	cp "$MOD/ion_rs.ko" "$r/lib/modules/"
 	cp "$OUT"/tests/bin/* "$r/bin/"
 	cp "$OUT"/tests/selftests/* "$r/tests/"
