@@ -7,9 +7,10 @@
 //!
 //! A dma-heap has no cache-mode flag, so each heap is two nodes: `<name>`
 //! (cached) and `<name>-uncached`, where `<name>` is the Ion name without
-//! its `_heap` suffix (`ion_system`, `ion_system-uncached`, ...). The `ion_`
-//! prefix keeps them apart from the kernel's own heaps (`system`,
-//! `default_cma_region`, ...).
+//! its `_heap` suffix, starting with `ion_` (`ion_system`,
+//! `ion_system-uncached`, `ion_camera_carveout`, ...). The `ion_` prefix
+//! keeps them apart from the kernel's own heaps (`system`,
+//! `default_cma_region`, one per CMA region named after its node).
 //!
 //! Lifetime: 7.3 cannot remove a dma-heap. A node, its name and the heap it
 //! allocates from are therefore never freed once added, and each node added
@@ -61,8 +62,9 @@ impl Node {
 fn node_name(heap: &Heap, cached: bool) -> Result<CString> {
     let name = heap.name.to_str().map_err(|_| EINVAL)?;
     let base = name.strip_suffix("_heap").unwrap_or(name);
+    let prefix = if base.starts_with("ion_") { "" } else { "ion_" };
     let suffix = if cached { "" } else { "-uncached" };
-    CString::try_from_fmt(fmt!("{base}{suffix}"))
+    CString::try_from_fmt(fmt!("{prefix}{base}{suffix}"))
 }
 
 /// Adds every heap in both cache modes; returns how many nodes were added.

@@ -17,6 +17,28 @@ pub(crate) struct GenPool {
     _opaque: [u8; 0],
 }
 
+/// `struct rust_ion_dt_heap`: a heap's device-tree node as
+/// `rust_ion_dt_heap()` reads it (see `ion_helpers.h`).
+#[cfg(any(
+    CONFIG_ION_RS_HEAP_CARVEOUT,
+    CONFIG_ION_RS_HEAP_CHUNK,
+    CONFIG_ION_RS_HEAP_CMA
+))]
+#[repr(C)]
+pub(crate) struct DtHeap {
+    pub(crate) name: [u8; 32],
+    pub(crate) node: [u8; 64],
+    pub(crate) why: *const kernel::ffi::c_char,
+    pub(crate) base: kernel::bindings::phys_addr_t,
+    pub(crate) size: kernel::bindings::phys_addr_t,
+    pub(crate) cma: *mut Cma,
+    pub(crate) id: i32,
+    pub(crate) chunk_size: u32,
+    pub(crate) named: bool,
+    pub(crate) no_map: bool,
+    pub(crate) reusable: bool,
+}
+
 /// `struct cma`, used by pointer only.
 #[repr(C)]
 pub(crate) struct Cma {
@@ -75,7 +97,6 @@ extern "C" {
     pub(crate) fn rust_ion_alloc_exact(size: usize) -> *mut page;
     pub(crate) fn rust_ion_free_exact(page: *mut page, size: usize);
     pub(crate) fn rust_ion_max_order() -> c_ulong;
-    pub(crate) fn rust_ion_cma_area() -> *mut Cma;
     pub(crate) fn rust_ion_cma_alloc(cma: *mut Cma, count: c_ulong, align: c_uint) -> *mut page;
     pub(crate) fn rust_ion_cma_release(cma: *mut Cma, page: *mut page, count: c_ulong) -> bool;
 
@@ -95,22 +116,32 @@ extern "C" {
     ) -> c_int;
 }
 
-// The default CMA area, which `carveout_cma_mb` carves a carveout from.
-#[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
+// The default CMA area: `carveout_cma_mb` carves a carveout from it, and the
+// CMA heap uses it when no `rust-ion,cma` node names another.
+#[cfg(any(CONFIG_ION_RS_HEAP_CARVEOUT, CONFIG_ION_RS_HEAP_CMA))]
 extern "C" {
     pub(crate) fn rust_ion_default_cma_area() -> *mut Cma;
+}
+
+// The heaps' device-tree nodes.
+#[cfg(any(
+    CONFIG_ION_RS_HEAP_CARVEOUT,
+    CONFIG_ION_RS_HEAP_CHUNK,
+    CONFIG_ION_RS_HEAP_CMA
+))]
+#[allow(improper_ctypes)]
+extern "C" {
+    pub(crate) fn rust_ion_dt_heap(
+        compatible: *const kernel::ffi::c_char,
+        index: c_uint,
+        out: *mut DtHeap,
+    ) -> c_int;
 }
 
 // The reserved-region helpers, for the carveout and chunk heaps.
 #[cfg(any(CONFIG_ION_RS_HEAP_CARVEOUT, CONFIG_ION_RS_HEAP_CHUNK))]
 #[allow(improper_ctypes)]
 extern "C" {
-    pub(crate) fn rust_ion_find_region(
-        compatible: *const kernel::ffi::c_char,
-        base: *mut kernel::bindings::phys_addr_t,
-        size: *mut kernel::bindings::phys_addr_t,
-        chunk_size: *mut u32,
-    ) -> c_int;
     pub(crate) fn rust_ion_pool_create(
         base: kernel::bindings::phys_addr_t,
         size: usize,

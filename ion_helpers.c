@@ -155,22 +155,78 @@ int rust_ion_dma_mapping_error(struct device *dev, dma_addr_t addr)
  * node (not no-map, so that its pages are in the linear map) with a
  * rust-ion compatible.
  */
-int rust_ion_find_region(const char *compatible, phys_addr_t *base,
-			 phys_addr_t *size, u32 *chunk_size)
+/*
+ * The @index-th available node compatible with @compatible ("rust-ion,
+ * carveout", "rust-ion,chunk" or "rust-ion,cma"), described in @out.
+ * Returns 0, -ENOENT past the last node, or -EINVAL for a node that cannot
+ * back a heap, with @out->why saying why (the caller logs it and goes on).
+ */
+int rust_ion_dt_heap(const char *compatible, unsigned int index,
+		     struct rust_ion_dt_heap *out)
 {
-	struct device_node *np = of_find_compatible_node(NULL, NULL, compatible);
+	struct device_node *np = NULL, *mem;
 	struct reserved_mem *rmem;
+	const char *name;
+	bool cma = !strcmp(compatible, "rust-ion,cma");
+	unsigned int i = 0;
+	struct cma *area;
+	u32 id;
 
-	if (!np)
-		return -ENODEV;
-	rmem = of_reserved_mem_lookup(np);
-	if (rmem) {
-		*base = rmem->base;
-		*size = rmem->size;
-		of_property_read_u32(np, "rust-ion,chunk-size", chunk_size);
+	memset(out, 0, sizeof(*out));
+	for_each_compatible_node(np, NULL, compatible) {
+		if (!of_device_is_available(np))
+			continue;
+		if (i++ == index)
+			break;
 	}
+	if (!np)
+		return -ENOENT;
+	snprintf(out->node, sizeof(out->node), "%pOFn", np);
+	if (!of_property_read_string(np, "rust-ion,name", &name)) {
+		strscpy(out->name, name, sizeof(out->name));
+		out->named = true;
+	}
+	out->id = of_property_read_u32(np, "rust-ion,heap-id", &id) ? -1 : (s32)id;
+	of_property_read_u32(np, "rust-ion,chunk-size", &out->chunk_size);
+	if (cma) {
+		mem = of_parse_phandle(np, "memory-region", 0);
+		of_node_put(np);
+		if (!mem) {
+			out->why = "no memory-region";
+			return -EINVAL;
+		}
+		rmem = of_reserved_mem_lookup(mem);
+		of_node_put(mem);
+		out->why = "memory-region is not a CMA area";
+		if (!rmem)
+			return -EINVAL;
+		for (i = 0; (area = dma_contiguous_get_area_by_idx(i)); i++)
+			if (!strcmp(cma_get_name(area), rmem->name)) {
+				out->cma = area;
+				out->why = NULL;
+				return 0;
+			}
+		return -EINVAL;
+	}
+	out->no_map = of_property_read_bool(np, "no-map");
+	out->reusable = of_property_read_bool(np, "reusable");
+	rmem = of_reserved_mem_lookup(np);
 	of_node_put(np);
-	return rmem ? 0 : -ENODEV;
+	if (!rmem) {
+		out->why = "not a reserved-memory region";
+		return -EINVAL;
+	}
+	if (out->no_map) {
+		out->why = "no-map: its pages are not in the linear map";
+		return -EINVAL;
+	}
+	if (out->reusable) {
+		out->why = "reusable: the region belongs to CMA, not to the heap";
+		return -EINVAL;
+	}
+	out->base = rmem->base;
+	out->size = rmem->size;
+	return 0;
 }
 
 struct gen_pool *rust_ion_pool_create(phys_addr_t base, size_t size,
@@ -248,32 +304,6 @@ void rust_ion_free_exact(struct page *page, size_t size)
 unsigned long rust_ion_max_order(void)
 {
 	return MAX_PAGE_ORDER;
-}
-
-/*
- * The CMA area for the CMA heap: the one that a "rust-ion,cma" node names
- * with memory-region, or else the default area.
- */
-struct cma *rust_ion_cma_area(void)
-{
-	struct device_node *np = of_find_compatible_node(NULL, NULL, "rust-ion,cma");
-	struct device_node *mem;
-	struct reserved_mem *rmem;
-	struct cma *cma;
-	unsigned int i;
-
-	if (!np)
-		return dev_get_cma_area(NULL);
-	mem = of_parse_phandle(np, "memory-region", 0);
-	of_node_put(np);
-	rmem = mem ? of_reserved_mem_lookup(mem) : NULL;
-	of_node_put(mem);
-	if (!rmem)
-		return NULL;
-	for (i = 0; (cma = dma_contiguous_get_area_by_idx(i)); i++)
-		if (!strcmp(cma_get_name(cma), rmem->name))
-			return cma;
-	return NULL;
 }
 
 /*

@@ -42,8 +42,23 @@ void *rust_ion_dma_to_virt(struct device *dev, dma_addr_t addr);
 bool rust_ion_swiotlb_forced(struct device *dev);
 unsigned long rust_ion_totalram_pages(void);
 int rust_ion_dma_mapping_error(struct device *dev, dma_addr_t addr);
-int rust_ion_find_region(const char *compatible, phys_addr_t *base,
-			 phys_addr_t *size, u32 *chunk_size);
+/* A heap's device-tree node, as rust_ion_dt_heap() reads it (ffi.rs). */
+struct rust_ion_dt_heap {
+	char name[32];
+	char node[64];
+	const char *why;
+	phys_addr_t base;
+	phys_addr_t size;
+	struct cma *cma;
+	s32 id;
+	u32 chunk_size;
+	bool named;
+	bool no_map;
+	bool reusable;
+};
+
+int rust_ion_dt_heap(const char *compatible, unsigned int index,
+		     struct rust_ion_dt_heap *out);
 struct gen_pool *rust_ion_pool_create(phys_addr_t base, size_t size,
 				      unsigned int order);
 phys_addr_t rust_ion_pool_alloc(struct gen_pool *pool, size_t size);
@@ -55,7 +70,6 @@ void rust_ion_zero_pages(struct page *page, unsigned long npages);
 struct page *rust_ion_alloc_exact(size_t size);
 void rust_ion_free_exact(struct page *page, size_t size);
 unsigned long rust_ion_max_order(void);
-struct cma *rust_ion_cma_area(void);
 struct cma *rust_ion_default_cma_area(void);
 struct page *rust_ion_cma_alloc(struct cma *cma, unsigned long count,
 				unsigned int align);

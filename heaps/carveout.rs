@@ -13,17 +13,19 @@ pub(crate) struct CarveoutHeap {
 }
 
 impl CarveoutHeap {
-    /// The heap over `cma_bytes` carved out of CMA when the module
-    /// parameter asks for it (an explicit request wins), else over the
-    /// device tree's carveout; `None` if neither.
-    pub(crate) fn probe(cma_bytes: usize) -> Result<Option<Self>> {
-        let order = PAGE_SIZE.trailing_zeros();
-        if cma_bytes >= PAGE_SIZE {
-            return Ok(Some(Self {
-                region: Region::from_cma(cma_bytes, order)?,
-            }));
-        }
-        Ok(Region::from_dt(c"rust-ion,carveout", order)?.map(|(region, _)| Self { region }))
+    /// The heap over `cma_bytes` carved out of the default CMA area (the
+    /// module parameter `carveout_cma_mb`).
+    pub(crate) fn from_cma(cma_bytes: usize) -> Result<Self> {
+        Ok(Self {
+            region: Region::from_cma(cma_bytes, PAGE_SIZE.trailing_zeros())?,
+        })
+    }
+
+    /// The heap over a `rust-ion,carveout` node's region.
+    pub(crate) fn from_node(node: &super::dt::Node) -> Result<Self> {
+        Ok(Self {
+            region: Region::from_node(node, PAGE_SIZE.trailing_zeros())?,
+        })
     }
 }
 

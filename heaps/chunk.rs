@@ -18,25 +18,26 @@ pub(crate) struct ChunkHeap {
 }
 
 impl ChunkHeap {
-    pub(crate) fn probe() -> Result<Option<Self>> {
-        // The pool's granule is the chunk size, known only from the node:
-        // look once to learn it, then build the pool with that granule.
-        let Some((probe, size)) = Region::from_dt(c"rust-ion,chunk", PAGE_SIZE.trailing_zeros())?
-        else {
-            return Ok(None);
-        };
-        drop(probe);
-        let chunk = if size == 0 {
-            DEFAULT_CHUNK
-        } else {
-            size as usize
+    /// The heap over a `rust-ion,chunk` node's region. A chunk size that
+    /// is not a power of two of at least a page, or a region smaller than
+    /// one chunk, is `EINVAL` with the reason.
+    pub(crate) fn from_node(node: &super::dt::Node) -> Result<Self, (Error, &'static str)> {
+        let chunk = match node.chunk_size {
+            0 => DEFAULT_CHUNK,
+            n => n as usize,
         };
         if !chunk.is_power_of_two() || chunk < PAGE_SIZE {
-            return Err(EINVAL);
+            return Err((
+                EINVAL,
+                "chunk size is not a power of two of at least a page",
+            ));
         }
-        let (region, _) =
-            Region::from_dt(c"rust-ion,chunk", chunk.trailing_zeros())?.ok_or(ENODEV)?;
-        Ok(Some(Self { region, chunk }))
+        if node.size < chunk {
+            return Err((EINVAL, "region smaller than one chunk"));
+        }
+        let region = Region::from_node(node, chunk.trailing_zeros())
+            .map_err(|e| (e, "cannot manage the region"))?;
+        Ok(Self { region, chunk })
     }
 }
 

@@ -29,9 +29,17 @@ unsafe impl Send for CmaHeap {}
 unsafe impl Sync for CmaHeap {}
 
 impl CmaHeap {
-    pub(crate) fn probe() -> Option<Self> {
+    /// The heap over a CMA area: a `rust-ion,cma` node's, or the default
+    /// area's (`None`: no such area).
+    pub(crate) fn new(cma: Option<NonNull<ffi::Cma>>) -> Option<Self> {
+        // INVARIANT: CMA areas live as long as the kernel.
+        cma.map(|cma| Self { cma })
+    }
+
+    /// The default CMA area's heap, if there is a default area.
+    pub(crate) fn default_area() -> Option<Self> {
         // SAFETY: Looking up the area has no precondition.
-        NonNull::new(unsafe { ffi::rust_ion_cma_area() }).map(|cma| Self { cma })
+        Self::new(NonNull::new(unsafe { ffi::rust_ion_default_cma_area() }))
     }
 
     fn release(&self, c: Chunk) {

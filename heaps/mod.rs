@@ -9,6 +9,12 @@ mod carveout;
 mod chunk;
 #[cfg(CONFIG_ION_RS_HEAP_CMA)]
 mod cma;
+#[cfg(any(
+    CONFIG_ION_RS_HEAP_CARVEOUT,
+    CONFIG_ION_RS_HEAP_CHUNK,
+    CONFIG_ION_RS_HEAP_CMA
+))]
+mod dt;
 #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
 mod page_pool;
 #[cfg(any(CONFIG_ION_RS_HEAP_CARVEOUT, CONFIG_ION_RS_HEAP_CHUNK))]
@@ -21,7 +27,7 @@ mod system_contig;
 use crate::sg::{Chunk, Chunks};
 use kernel::{
     prelude::*,
-    str::CStr,
+    str::{CStr, CString},
     sync::{atomic::Atomic, atomic::Relaxed, Arc},
 };
 
@@ -80,7 +86,7 @@ pub(crate) trait HeapOps: Send + Sync {
 pub(crate) struct Heap {
     pub(crate) id: u32,
     pub(crate) ty: HeapType,
-    pub(crate) name: &'static CStr,
+    pub(crate) name: CString,
     /// Bytes in live buffers.
     pub(crate) bytes: Atomic<i64>,
     /// Live buffers.
@@ -91,12 +97,7 @@ pub(crate) struct Heap {
 }
 
 impl Heap {
-    fn new(
-        id: u32,
-        ty: HeapType,
-        name: &'static CStr,
-        ops: KBox<dyn HeapOps>,
-    ) -> Result<Arc<Self>> {
+    fn new(id: u32, ty: HeapType, name: CString, ops: KBox<dyn HeapOps>) -> Result<Arc<Self>> {
         if id >= crate::uapi::ION_NUM_HEAP_IDS {
             return Err(EINVAL);
         }
@@ -200,29 +201,12 @@ impl Drop for Pages {
 #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
 pub(crate) fn system_heap(pools: system::PoolConfig) -> Result<Arc<Heap>> {
     let ops = boxed(system::SystemHeap::new(pools)?)?;
-    Heap::new(0, HeapType::System, c"ion_system_heap", ops)
-}
-
-/// Registers `ops` as the heap `(id, type, name)` if it has memory here
-/// (`Some`); `None` is a heap whose memory this machine does not have.
-#[cfg_attr(
-    not(any(
-        CONFIG_ION_RS_HEAP_SYSTEM_CONTIG,
-        CONFIG_ION_RS_HEAP_CARVEOUT,
-        CONFIG_ION_RS_HEAP_CHUNK,
-        CONFIG_ION_RS_HEAP_CMA
-    )),
-    allow(dead_code)
-)]
-fn register<T: HeapOps + 'static>(
-    heaps: &mut KVec<Arc<Heap>>,
-    (id, ty, name): (u32, HeapType, &'static CStr),
-    ops: Option<T>,
-) -> Result {
-    match ops {
-        Some(o) => add(heaps, Heap::new(id, ty, name, boxed(o)?)?),
-        None => Ok(()),
-    }
+    Heap::new(
+        0,
+        HeapType::System,
+        CString::try_from(c"ion_system_heap")?,
+        ops,
+    )
 }
 
 /// `ops` boxed as a heap.
@@ -230,41 +214,224 @@ fn boxed<T: HeapOps + 'static>(ops: T) -> Result<KBox<dyn HeapOps>> {
     Ok(KBox::new(ops, GFP_KERNEL)?)
 }
 
+/// A heap that waits for its id: the device tree's heaps get theirs once
+/// all of them are known.
+struct Pending {
+    ty: HeapType,
+    /// The id the node asks for.
+    id: Option<u32>,
+    /// The first heap of its kind, which keeps the kind's id and name.
+    first: bool,
+    name: CString,
+    /// The device-tree node, for messages.
+    node: CString,
+    ops: KBox<dyn HeapOps>,
+}
+
+/// A heap name from a node name: `camera-carveout@0` is
+/// `camera_carveout_heap`.
+#[cfg(any(
+    CONFIG_ION_RS_HEAP_CARVEOUT,
+    CONFIG_ION_RS_HEAP_CHUNK,
+    CONFIG_ION_RS_HEAP_CMA
+))]
+fn name_from_node(node: &CStr) -> Result<CString> {
+    let bytes = node.to_bytes();
+    let base = bytes.split(|&b| b == b'@').next().unwrap_or(bytes);
+    let mut v = KVec::with_capacity(base.len() + 6, GFP_KERNEL)?;
+    for &b in base {
+        v.push(if b == b'-' { b'_' } else { b }, GFP_KERNEL)?;
+    }
+    if !v.ends_with(b"_heap") {
+        v.extend_from_slice(b"_heap", GFP_KERNEL)?;
+    }
+    v.push(0, GFP_KERNEL)?;
+    Ok(CString::try_from(
+        CStr::from_bytes_with_nul(&v).map_err(|_| EINVAL)?,
+    )?)
+}
+
+/// Reads the nodes compatible with `compatible` as heaps of type `ty`
+/// (`make` builds one from a node, or says why it cannot) into `pending`;
+/// returns whether there was any node at all.
+#[cfg(any(
+    CONFIG_ION_RS_HEAP_CARVEOUT,
+    CONFIG_ION_RS_HEAP_CHUNK,
+    CONFIG_ION_RS_HEAP_CMA
+))]
+fn dt_heaps<T: HeapOps + 'static>(
+    pending: &mut KVec<Pending>,
+    compatible: &CStr,
+    (ty, legacy): (HeapType, &CStr),
+    make: impl Fn(&dt::Node) -> core::result::Result<T, (Error, &'static str)>,
+) -> Result<bool> {
+    let (nodes, any) = dt::nodes(compatible)?;
+    let mut first = true;
+    for n in nodes {
+        let ops = match make(&n) {
+            Ok(o) => o,
+            Err((e, why)) => {
+                pr_warn!("{} {}: skipped: {} ({:?})\n", compatible, &*n.node, why, e);
+                continue;
+            }
+        };
+        let name = match n.name {
+            Some(name) => name,
+            None if first => CString::try_from(legacy)?,
+            None => name_from_node(&n.node)?,
+        };
+        pending.push(
+            Pending {
+                ty,
+                id: n.id,
+                first,
+                name,
+                node: n.node,
+                ops: boxed(ops)?,
+            },
+            GFP_KERNEL,
+        )?;
+        first = false;
+    }
+    Ok(any)
+}
+
+/// Gives every pending heap an id and registers it. Ids are unique and
+/// below 32: first the ids that nodes ask for, then the first heap of each
+/// kind keeps its kind's id (carveout 2, chunk 3, CMA 4, as old userspace
+/// expects), and the others take the lowest free id. A node whose id or
+/// name is taken is skipped with a line in the log.
+fn assign_and_add(heaps: &mut KVec<Arc<Heap>>, pending: KVec<Pending>) -> Result {
+    let mut used = heaps.iter().fold(0u32, |m, h| m | (1 << h.id));
+    let mut ids = KVec::with_capacity(pending.len(), GFP_KERNEL)?;
+    for p in pending.iter() {
+        let id = match p.id {
+            Some(id) if id < crate::uapi::ION_NUM_HEAP_IDS && used & (1 << id) == 0 => {
+                used |= 1 << id;
+                Ok(Some(id))
+            }
+            Some(id) => Err(id),
+            None => Ok(None),
+        };
+        ids.push(id, GFP_KERNEL)?;
+    }
+    for (p, id) in pending.iter().zip(ids.iter_mut()) {
+        let want = p.ty as u32;
+        if p.first && matches!(id, Ok(None)) && used & (1 << want) == 0 {
+            used |= 1 << want;
+            *id = Ok(Some(want));
+        }
+    }
+    for id in ids.iter_mut() {
+        if matches!(id, Ok(None)) {
+            let free = (!used).trailing_zeros();
+            if free < crate::uapi::ION_NUM_HEAP_IDS {
+                used |= 1 << free;
+                *id = Ok(Some(free));
+            }
+        }
+    }
+    for (p, id) in pending.into_iter().zip(ids.iter()) {
+        let id = match id {
+            Ok(Some(id)) => *id,
+            Ok(None) => {
+                pr_warn!("{}: skipped: no free heap id\n", &*p.node);
+                continue;
+            }
+            Err(id) => {
+                pr_warn!(
+                    "{}: skipped: heap id {} is taken or not below 32\n",
+                    &*p.node,
+                    id
+                );
+                continue;
+            }
+        };
+        if heaps.iter().any(|h| h.name.to_bytes() == p.name.to_bytes()) {
+            pr_warn!("{}: skipped: heap name {} is taken\n", &*p.node, &*p.name);
+            continue;
+        }
+        add(heaps, Heap::new(id, p.ty, p.name, p.ops)?)?;
+    }
+    Ok(())
+}
+
 /// Creates every heap that this build has and the machine can back,
-/// highest id first (the order in which ALLOC tries them). A heap whose
-/// memory is absent (no reserved-memory node, no CMA area) is not
-/// registered; that is no error. `carveout_cma` bytes of the default CMA
-/// area back the carveout heap on a board whose device tree has no
-/// carveout.
+/// highest id first (the order in which ALLOC tries them): system (0) and
+/// system-contig (1), then one heap per device-tree node (see `dt`). A heap
+/// whose memory is absent is not registered; that is no error, and neither
+/// is a node that cannot back a heap. `carveout_cma` bytes of the default
+/// CMA area make the carveout heap instead of the device tree's nodes; the
+/// CMA heap uses the default area when no `rust-ion,cma` node exists.
 pub(crate) fn create_all(p: &Params) -> Result<KVec<Arc<Heap>>> {
     let mut heaps = KVec::new();
-    let _ = p;
+    let mut pending = KVec::new();
+    let _ = (p, &mut pending);
     #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
     add(&mut heaps, system_heap(p.pools)?)?;
     #[cfg(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG)]
-    register(
+    add(
         &mut heaps,
-        (1, HeapType::SystemContig, c"ion_system_contig_heap"),
-        Some(system_contig::SystemContigHeap),
+        Heap::new(
+            1,
+            HeapType::SystemContig,
+            CString::try_from(c"ion_system_contig_heap")?,
+            boxed(system_contig::SystemContigHeap)?,
+        )?,
     )?;
     #[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
-    register(
-        &mut heaps,
-        (2, HeapType::Carveout, c"ion_carveout_heap"),
-        carveout::CarveoutHeap::probe(p.carveout_cma)?,
-    )?;
+    if p.carveout_cma >= kernel::page::PAGE_SIZE {
+        pending.push(
+            Pending {
+                ty: HeapType::Carveout,
+                id: None,
+                first: true,
+                name: CString::try_from(c"ion_carveout_heap")?,
+                node: CString::try_from(c"carveout_cma_mb")?,
+                ops: boxed(carveout::CarveoutHeap::from_cma(p.carveout_cma)?)?,
+            },
+            GFP_KERNEL,
+        )?;
+    } else {
+        dt_heaps(
+            &mut pending,
+            c"rust-ion,carveout",
+            (HeapType::Carveout, c"ion_carveout_heap"),
+            |n| carveout::CarveoutHeap::from_node(n).map_err(|e| (e, "cannot manage the region")),
+        )?;
+    }
     #[cfg(CONFIG_ION_RS_HEAP_CHUNK)]
-    register(
-        &mut heaps,
-        (3, HeapType::Chunk, c"ion_chunk_heap"),
-        chunk::ChunkHeap::probe()?,
+    dt_heaps(
+        &mut pending,
+        c"rust-ion,chunk",
+        (HeapType::Chunk, c"ion_chunk_heap"),
+        chunk::ChunkHeap::from_node,
     )?;
     #[cfg(CONFIG_ION_RS_HEAP_CMA)]
-    register(
-        &mut heaps,
-        (4, HeapType::Dma, c"ion_cma_heap"),
-        cma::CmaHeap::probe(),
-    )?;
+    {
+        let any = dt_heaps(
+            &mut pending,
+            c"rust-ion,cma",
+            (HeapType::Dma, c"ion_cma_heap"),
+            |n| cma::CmaHeap::new(n.cma).ok_or((ENODEV, "no CMA area")),
+        )?;
+        if !any {
+            if let Some(h) = cma::CmaHeap::default_area() {
+                pending.push(
+                    Pending {
+                        ty: HeapType::Dma,
+                        id: None,
+                        first: true,
+                        name: CString::try_from(c"ion_cma_heap")?,
+                        node: CString::try_from(c"default CMA area")?,
+                        ops: boxed(h)?,
+                    },
+                    GFP_KERNEL,
+                )?;
+            }
+        }
+    }
+    assign_and_add(&mut heaps, pending)?;
     Ok(heaps)
 }
 

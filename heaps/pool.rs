@@ -11,7 +11,7 @@
 
 use crate::ffi;
 use core::ptr::NonNull;
-use kernel::{bindings, ffi::c_ulong, page::PAGE_SIZE, prelude::*, str::CStr};
+use kernel::{bindings, ffi::c_ulong, page::PAGE_SIZE, prelude::*};
 
 /// Where a region's memory came from, and so how it is given back.
 enum Backing {
@@ -69,22 +69,9 @@ unsafe impl Send for Region {}
 unsafe impl Sync for Region {}
 
 impl Region {
-    /// The region of the first node compatible with `compatible`, and its
-    /// `rust-ion,chunk-size` (0 if absent); `None` if there is none.
-    pub(crate) fn from_dt(compatible: &CStr, order: u32) -> Result<Option<(Self, u32)>> {
-        let (mut base, mut size, mut chunk) = (0, 0, 0u32);
-        // SAFETY: `compatible` is a valid C string; the outputs are writable.
-        let r = unsafe {
-            ffi::rust_ion_find_region(compatible.as_char_ptr(), &mut base, &mut size, &mut chunk)
-        };
-        if r != 0 {
-            return Ok(None);
-        }
-        let size = usize::try_from(size).map_err(|_| EINVAL)?;
-        Ok(Some((
-            Self::new(base, size, order, Backing::DeviceTree)?,
-            chunk,
-        )))
+    /// The region of a device-tree node, in granules of `1 << order` bytes.
+    pub(crate) fn from_node(node: &super::dt::Node, order: u32) -> Result<Self> {
+        Self::new(node.base, node.size, order, Backing::DeviceTree)
     }
 
     /// A region of `bytes` carved out of the default CMA area.
