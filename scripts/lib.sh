@@ -29,6 +29,21 @@ kvm_usable() { [ -w /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]; }
 log() { printf '[rust-ion] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# guest_dtb OUT MODE MACHINE...: QEMU virt's own device tree (dumpdtb of
+# MACHINE) plus the heaps' reserved-memory nodes, and for MODE badnodes the
+# nodes that cannot back a heap, as OUT/ion.dtb.
+guest_dtb() {
+	local out=$1 mode=$2
+	shift 2
+	inroot "$@" -machine dumpdtb="$out/virt.dtb" >/dev/null
+	inroot dtc -q -I dtb -O dts -o "$out/virt.dts" "$out/virt.dtb"
+	cat "$TOP/scripts/guest/ion-heaps.dtsi" >>"$out/virt.dts"
+	if [ "$mode" = badnodes ]; then
+		cat "$TOP/scripts/guest/ion-bad-heaps.dtsi" >>"$out/virt.dts"
+	fi
+	inroot dtc -q -I dts -O dtb -o "$out/ion.dtb" "$out/virt.dts"
+}
+
 # step NAME CMD...: run CMD, print what it did and how long it took.
 step() {
 	local name=$1 t0 rc=0

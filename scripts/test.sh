@@ -15,6 +15,11 @@ logs=()
 for f in ${FLAVOURS:-qemu debug x86}; do
 	log=$("$TOP/scripts/vm.sh" "$f" test) || die "could not run the $f VM"
 	logs+=("$f=$log")
+	# One more boot, on the fast kernel: a device tree with bad heap nodes.
+	if [ "$f" = qemu ]; then
+		log=$("$TOP/scripts/vm.sh" qemu badnodes) || die "could not run the bad-node VM"
+		logs+=("qemu-badnodes=$log")
+	fi
 done
 rc=0
 inroot python3 "$TOP/scripts/report.py" "${logs[@]}" || rc=$?

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Build the guest's userspace and initramfs, boot QEMU virt arm64.
-#   scripts/vm.sh FLAVOUR MODE   (MODE: run, test, shell, bench)
+#   scripts/vm.sh FLAVOUR MODE   (MODE: run, test, shell, bench, badnodes)
 # Prints the console log's path on stdout (not for shell).
 . "$(dirname "$0")/lib.sh"
 
@@ -70,6 +70,7 @@ initramfs() {
 		ln -s busybox "$r/bin/$a"
 	done
 	install -m 0755 "$TOP/scripts/guest/init" "$r/init"
+	install -m 0755 "$TOP/scripts/guest/check-bad-nodes" "$r/bin/"
 	if [ "$flavour" != x86 ]; then
 		# Debian's armhf C library, for the dynamically linked 32-bit tests.
 		mkdir -p "$r/lib/arm-linux-gnueabihf"
@@ -114,10 +115,7 @@ fi
 
 # QEMU's own device tree for this machine, plus the heaps' reserved memory.
 devicetree() {
-	inroot "${machine[@]}" -machine dumpdtb="$OUT/virt.dtb" >/dev/null
-	inroot dtc -q -I dtb -O dts -o "$OUT/virt.dts" "$OUT/virt.dtb"
-	cat "$TOP/scripts/guest/ion-heaps.dtsi" >>"$OUT/virt.dts"
-	inroot dtc -q -I dts -O dtb -o "$OUT/ion.dtb" "$OUT/virt.dts"
+	guest_dtb "$OUT" "$mode" "${machine[@]}"
 }
 dtb=()
 if [ "$flavour" != x86 ]; then

@@ -108,7 +108,8 @@ static inline int dma_heap_alloc(int heap, uint64_t len, uint32_t fd_flags)
 
 /*
  * /dev/dma_heap/<node> of heap @id in the cache mode of @flags: the Ion name
- * without "_heap", with "-uncached" for uncached buffers. 0 or -1.
+ * without "_heap", prefixed "ion_" if it is not, with "-uncached" for
+ * uncached buffers. 0 or -1.
  */
 static inline int ion_dma_heap_path(int ion, int id, uint32_t flags, char *path, size_t size)
 {
@@ -122,7 +123,8 @@ static inline int ion_dma_heap_path(int ion, int id, uint32_t flags, char *path,
 			continue;
 		if (l > 5 && !strcmp(h[i].name + l - 5, "_heap"))
 			l -= 5;
-		snprintf(path, size, "/dev/dma_heap/%.*s%s", (int)l, h[i].name,
+		snprintf(path, size, "/dev/dma_heap/%s%.*s%s",
+			 strncmp(h[i].name, "ion_", 4) ? "ion_" : "", (int)l, h[i].name,
 			 flags & ION_FLAG_CACHED ? "" : "-uncached");
 		return 0;
 	}
