@@ -12,6 +12,11 @@ use core::ptr::NonNull;
 use kernel::{bindings, prelude::*, str::CStr, str::CString};
 
 /// One heap's node, read and checked for what the device tree alone says.
+/// A build with only the CMA heap reads no region.
+#[cfg_attr(
+    not(any(CONFIG_ION_RS_HEAP_CARVEOUT, CONFIG_ION_RS_HEAP_CHUNK)),
+    allow(dead_code)
+)]
 pub(crate) struct Node {
     /// The node's name, for messages (`ion-carveout@...`).
     pub(crate) node: CString,
