@@ -180,7 +180,7 @@ int main(void)
 	static const int levels[] = { 1, 5, 10 };
 	struct ion_heap_data heaps[ION_NUM_HEAP_IDS];
 	uint64_t seed = getenv("ION_SEED") ? strtoull(getenv("ION_SEED"), NULL, 0) : 1;
-	int loops = getenv("ION_FAULT_LOOPS") ? atoi(getenv("ION_FAULT_LOOPS")) : 40;
+	int loops = getenv("ION_FAULT_LOOPS") ? atoi(getenv("ION_FAULT_LOOPS")) : 25;
 	int ion, card, n;
 	long total = 0;
 

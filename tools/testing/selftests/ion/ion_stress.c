@@ -27,7 +27,7 @@ static struct ion_heap_data heaps[ION_NUM_HEAP_IDS];
 static int nheaps, ion, card = -1, closer_pipe[2];
 static uint64_t seed = 1;
 static long max_ops = 1L << 40;
-static double seconds = 20;
+static double seconds = 15;
 static atomic_int stop;
 static atomic_long ops, allocs, enomem, bytes_checked, vgem_imports, dups,
 	partial_unmaps, offset_maps, syncs, forks, failures;
