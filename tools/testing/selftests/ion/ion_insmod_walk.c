@@ -12,29 +12,11 @@
  * Needs CONFIG_FAULT_INJECTION; skips without it. Runs with ion_rs
  * unloaded and leaves it unloaded.
  */
-#include <sys/syscall.h>
 
 #include "kselftest.h"
 #include "ion_util.h"
 
-#define KO "/lib/modules/ion_rs.ko"
 #define GLOB "/sys/module/kunit/parameters/filter_glob"
-
-static int load(const char *params)
-{
-	int fd = open(KO, O_RDONLY | O_CLOEXEC), ret;
-
-	if (fd < 0)
-		return -errno;
-	ret = syscall(SYS_finit_module, fd, params, 0) ? -errno : 0;
-	close(fd);
-	return ret;
-}
-
-static int unload(void)
-{
-	return syscall(SYS_delete_module, "ion_rs", O_NONBLOCK) ? -errno : 0;
-}
 
 static void put(const char *path, const char *val)
 {
@@ -84,7 +66,7 @@ int main(int argc, char **argv)
 		snprintf(buf, sizeof(buf), "%ld", n);
 		if (pwrite(nth, buf, strlen(buf), 0) < 0)
 			ksft_exit_fail_msg("fail-nth: %s\n", strerror(errno));
-		r = load(params);
+		r = ion_module_load(params);
 		memset(buf, 0, sizeof(buf));
 		if (pread(nth, buf, sizeof(buf) - 1, 0) < 0)
 			buf[0] = 0;
@@ -94,7 +76,7 @@ int main(int argc, char **argv)
 		loads++;
 		if (r == 0) {
 			loaded++;
-			if (unload()) {
+			if (ion_module_unload()) {
 				bad++;
 				ksft_print_msg("call %ld: loaded but would not unload\n", n);
 			}
@@ -117,7 +99,7 @@ int main(int argc, char **argv)
 	printf("\n");
 	ksft_test_result(!bad && failed > 0,
 			 "insmod with each fault-injectable call failing: clean every time\n");
-	ksft_test_result(load(params) == 0 && unload() == 0,
+	ksft_test_result(ion_module_load(params) == 0 && ion_module_unload() == 0,
 			 "insmod and rmmod work after the walk\n");
 	ksft_finished();
 }

@@ -5,28 +5,9 @@
  * /lib/modules/ion_rs.ko.
  */
 #include <sys/mman.h>
-#include <sys/syscall.h>
 
 #include "kselftest_harness.h"
 #include "ion_util.h"
-
-#define KO "/lib/modules/ion_rs.ko"
-
-static int unload(void)
-{
-	return syscall(SYS_delete_module, "ion_rs", O_NONBLOCK) ? -errno : 0;
-}
-
-static int load(const char *params)
-{
-	int fd = open(KO, O_RDONLY | O_CLOEXEC), ret;
-
-	if (fd < 0)
-		return -errno;
-	ret = syscall(SYS_finit_module, fd, params, 0) ? -errno : 0;
-	close(fd);
-	return ret;
-}
 
 TEST(rmmod_refused_while_a_buffer_lives)
 {
@@ -37,12 +18,12 @@ TEST(rmmod_refused_while_a_buffer_lives)
 	ASSERT_LE(0, fd);
 	/* An open /dev/ion pins the module as well; only the buffer is left. */
 	close(ion);
-	ASSERT_EQ(-EWOULDBLOCK, unload());
+	ASSERT_EQ(-EWOULDBLOCK, ion_module_unload());
 	ASSERT_EQ(0, access("/dev/ion", F_OK));
 	close(fd);
-	ASSERT_EQ(0, unload());
+	ASSERT_EQ(0, ion_module_unload());
 	ASSERT_EQ(-1, access("/dev/ion", F_OK));
-	ASSERT_EQ(0, load(""));
+	ASSERT_EQ(0, ion_module_load(""));
 	ion = open("/dev/ion", O_RDWR);
 	ASSERT_LE(0, ion);
 	close(ion);
@@ -57,8 +38,8 @@ TEST(carveout_carved_out_of_cma_by_parameter)
 	int ion, id, fd;
 	unsigned char *p;
 
-	ASSERT_EQ(0, unload());
-	ASSERT_EQ(0, load("carveout_cma_mb=8"));
+	ASSERT_EQ(0, ion_module_unload());
+	ASSERT_EQ(0, ion_module_load("carveout_cma_mb=8"));
 	ion = open("/dev/ion", O_RDWR);
 	ASSERT_LE(0, ion);
 	id = ion_heap_by_type(ion, ION_HEAP_TYPE_CARVEOUT);
@@ -87,8 +68,8 @@ TEST(carveout_cma_mb_leaves_the_cma_heap_its_area)
 {
 	int ion, carve, cma, a, b;
 
-	ASSERT_EQ(0, unload());
-	ASSERT_EQ(0, load("carveout_cma_mb=32"));
+	ASSERT_EQ(0, ion_module_unload());
+	ASSERT_EQ(0, ion_module_load("carveout_cma_mb=32"));
 	ion = open("/dev/ion", O_RDWR);
 	ASSERT_LE(0, ion);
 	carve = ion_heap_by_type(ion, ION_HEAP_TYPE_CARVEOUT);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
@@ -94,6 +95,26 @@ static inline int dmabuf_sync(int fd, uint64_t flags)
 	struct dma_buf_sync s = { .flags = flags };
 
 	return ioctl(fd, DMA_BUF_IOCTL_SYNC, &s) < 0 ? -errno : 0;
+}
+
+#define ION_KO "/lib/modules/ion_rs.ko"
+
+/* Loads ion_rs from ION_KO with @params; 0 or -errno. */
+static inline int ion_module_load(const char *params)
+{
+	int fd = open(ION_KO, O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = syscall(SYS_finit_module, fd, params, 0) ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+/* Unloads ion_rs without waiting; 0 or -errno. */
+static inline int ion_module_unload(void)
+{
+	return syscall(SYS_delete_module, "ion_rs", O_NONBLOCK) ? -errno : 0;
 }
 
 /* DMA_HEAP_IOCTL_ALLOC on the node @heap; returns the fd or -errno. */
