@@ -366,6 +366,8 @@ fn assign_and_add(heaps: &mut KVec<Arc<Heap>>, pending: KVec<Pending>) -> Result
 pub(crate) fn create_all(p: &Params) -> Result<KVec<Arc<Heap>>> {
     let mut heaps = KVec::new();
     let mut pending = KVec::new();
+    // A build without some heaps reads neither all of `p` nor writes
+    // `pending` before handing it on.
     let _ = (p, &mut pending);
     #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
     add(&mut heaps, system_heap(p.pools)?)?;
