@@ -35,18 +35,16 @@ pub(crate) struct Exported {
 impl Exported {
     /// Hands the reference to the fd table at the reserved fd.
     pub(crate) fn install(self, fd: FileDescriptorReservation) {
-        // SAFETY: `dmabuf` is live (invariant).
-        let file = unsafe { (*self.dmabuf.as_ptr()).file };
-        core::mem::forget(self);
+        let dmabuf = self.into_raw();
+        // SAFETY: `dmabuf` is live: we still own its reference.
+        let file = unsafe { (*dmabuf).file };
         // SAFETY: A dma-buf's reference is its file's reference, which we own
-        // (invariant) and pass on here; `forget` above keeps `Drop` from
+        // (invariant) and pass on here; `into_raw` above keeps `Drop` from
         // putting it. A new file has no `fdget_pos` users.
         let file: ARef<File> = unsafe { ARef::from_raw(NonNull::from(File::from_raw_file(file))) };
         fd.fd_install(file);
     }
-}
 
-impl Exported {
     /// Hands the reference to the caller, as the dma-heap core's
     /// `allocate` returns it (the core installs the fd, or puts it).
     pub(crate) fn into_raw(self) -> *mut bindings::dma_buf {
