@@ -35,8 +35,6 @@ pub(crate) struct DtHeap {
     pub(crate) id: i32,
     pub(crate) chunk_size: u32,
     pub(crate) named: bool,
-    pub(crate) no_map: bool,
-    pub(crate) reusable: bool,
 }
 
 /// `struct cma`, used by pointer only.

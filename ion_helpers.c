@@ -167,7 +167,7 @@ int rust_ion_dt_heap(const char *compatible, unsigned int index,
 	struct device_node *np = NULL, *mem;
 	struct reserved_mem *rmem;
 	const char *name;
-	bool cma = !strcmp(compatible, "rust-ion,cma");
+	bool cma = !strcmp(compatible, "rust-ion,cma"), no_map, reusable;
 	unsigned int i = 0;
 	struct cma *area;
 	u32 id;
@@ -208,19 +208,19 @@ int rust_ion_dt_heap(const char *compatible, unsigned int index,
 			}
 		return -EINVAL;
 	}
-	out->no_map = of_property_read_bool(np, "no-map");
-	out->reusable = of_property_read_bool(np, "reusable");
+	no_map = of_property_read_bool(np, "no-map");
+	reusable = of_property_read_bool(np, "reusable");
 	rmem = of_reserved_mem_lookup(np);
 	of_node_put(np);
 	if (!rmem) {
 		out->why = "not a reserved-memory region";
 		return -EINVAL;
 	}
-	if (out->no_map) {
+	if (no_map) {
 		out->why = "no-map: its pages are not in the linear map";
 		return -EINVAL;
 	}
-	if (out->reusable) {
+	if (reusable) {
 		out->why = "reusable: the region belongs to CMA, not to the heap";
 		return -EINVAL;
 	}

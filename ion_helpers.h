@@ -53,8 +53,6 @@ struct rust_ion_dt_heap {
 	s32 id;
 	u32 chunk_size;
 	bool named;
-	bool no_map;
-	bool reusable;
 };
 
 int rust_ion_dt_heap(const char *compatible, unsigned int index,

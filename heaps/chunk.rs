@@ -50,12 +50,9 @@ impl HeapOps for ChunkHeap {
         self.chunk
     }
 
+    /// `len` is at most the region's size (`Heap::allocate` checks it
+    /// against `max_alloc`), so the list below is never absurdly long.
     fn allocate(&self, len: usize, _cached: bool) -> Result<Chunks> {
-        // The list below is sized from `len`: a length the region can never
-        // hold is refused first, whoever calls.
-        if len > self.region.size() {
-            return Err(ENOMEM);
-        }
         // `chunk` is a power of two (checked at probe): shift and mask, so
         // that no division (and no panic path for a zero divisor) is here.
         let n = (len >> self.chunk.trailing_zeros())

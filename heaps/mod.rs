@@ -50,7 +50,8 @@ pub(crate) enum HeapType {
 /// heap kind is one file and one line in [`create_all`].
 pub(crate) trait HeapOps: Send + Sync {
     /// Zeroed runs for `len` bytes (a multiple of `PAGE_SIZE`, at most
-    /// [`HeapOps::max_alloc`] when that is known), written for a cached
+    /// [`HeapOps::max_alloc`] when that is known: [`Heap::allocate`], the
+    /// only caller, refuses longer ones first), written for a cached
     /// (`cached`) or an uncached buffer. A heap may round up (the chunk
     /// heap does); the runs say what it gave.
     fn allocate(&self, len: usize, cached: bool) -> Result<Chunks>;

@@ -26,10 +26,9 @@ impl HeapOps for SystemContigHeap {
         PAGE_SIZE << unsafe { ffi::rust_ion_max_order() }
     }
 
+    /// `len` is at most `MAX_PAGE_ORDER` pages: `Heap::allocate` checks it
+    /// against `max_alloc`.
     fn allocate(&self, len: usize, _cached: bool) -> Result<Chunks> {
-        if len > self.max_alloc() {
-            return Err(ENOMEM);
-        }
         // SAFETY: Any size may be asked for; we own the pages on success.
         let page = NonNull::new(unsafe { ffi::rust_ion_alloc_exact(len) }).ok_or(ENOMEM)?;
         let chunk = Chunk { page, len };
