@@ -229,6 +229,25 @@ struct Pending {
     ops: KBox<dyn HeapOps>,
 }
 
+impl Pending {
+    /// The first heap of its kind, from no device-tree node (`carveout_cma_mb`,
+    /// the default CMA area): the kind's id and legacy name.
+    #[cfg_attr(
+        not(any(CONFIG_ION_RS_HEAP_CARVEOUT, CONFIG_ION_RS_HEAP_CMA)),
+        allow(dead_code)
+    )]
+    fn legacy(ty: HeapType, name: &CStr, source: &CStr, ops: KBox<dyn HeapOps>) -> Result<Self> {
+        Ok(Self {
+            ty,
+            id: None,
+            first: true,
+            name: CString::try_from(name)?,
+            node: CString::try_from(source)?,
+            ops,
+        })
+    }
+}
+
 /// A heap name from a node name: `camera-carveout@0` is
 /// `camera_carveout_heap`.
 #[cfg(any(
@@ -384,15 +403,14 @@ pub(crate) fn create_all(p: &Params) -> Result<KVec<Arc<Heap>>> {
     )?;
     #[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
     if p.carveout_cma >= kernel::page::PAGE_SIZE {
+        let ops = boxed(carveout::CarveoutHeap::from_cma(p.carveout_cma)?)?;
         pending.push(
-            Pending {
-                ty: HeapType::Carveout,
-                id: None,
-                first: true,
-                name: CString::try_from(c"ion_carveout_heap")?,
-                node: CString::try_from(c"carveout_cma_mb")?,
-                ops: boxed(carveout::CarveoutHeap::from_cma(p.carveout_cma)?)?,
-            },
+            Pending::legacy(
+                HeapType::Carveout,
+                c"ion_carveout_heap",
+                c"carveout_cma_mb",
+                ops,
+            )?,
             GFP_KERNEL,
         )?;
     } else {
@@ -420,15 +438,9 @@ pub(crate) fn create_all(p: &Params) -> Result<KVec<Arc<Heap>>> {
         )?;
         if !any {
             if let Some(h) = cma::CmaHeap::default_area() {
+                let ops = boxed(h)?;
                 pending.push(
-                    Pending {
-                        ty: HeapType::Dma,
-                        id: None,
-                        first: true,
-                        name: CString::try_from(c"ion_cma_heap")?,
-                        node: CString::try_from(c"default CMA area")?,
-                        ops: boxed(h)?,
-                    },
+                    Pending::legacy(HeapType::Dma, c"ion_cma_heap", c"default CMA area", ops)?,
                     GFP_KERNEL,
                 )?;
             }
