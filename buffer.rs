@@ -6,10 +6,13 @@
 //! The caching model (see Documentation/ion.rst):
 //! - every attachment gets its own copy of the buffer's sg_table;
 //! - `map` maps that copy for the importer's device with `dma_map_sgtable`,
-//!   adding `DMA_ATTR_SKIP_CPU_SYNC` for uncached buffers; `unmap` undoes
-//!   exactly that mapping, with the same direction and attributes;
-//! - `begin_cpu_access`/`end_cpu_access` sync every *mapped* attachment and
-//!   the kernel vmap alias, for cached buffers;
+//!   adding `DMA_ATTR_SKIP_CPU_SYNC` for uncached buffers, unless the
+//!   mapping bounces (then the data moves only with syncs, so it is made
+//!   again without the attribute); `unmap` undoes exactly that mapping,
+//!   with the same direction and attributes;
+//! - `begin_cpu_access`/`end_cpu_access` sync every *mapped* attachment of
+//!   a cached buffer, every bounced one of an uncached buffer, and the
+//!   kernel vmap alias;
 //! - nothing syncs on page faults (there are none: mmap maps it all).
 //!
 //! Lock order: the dma-buf core's `dma_resv` lock (held around map, unmap,
@@ -50,11 +53,20 @@ impl Direction {
     }
 }
 
+/// `DMA_ATTR_SKIP_CPU_SYNC`, as the attribute word holds it.
+const SKIP_CPU_SYNC: usize = bindings::DMA_ATTR_SKIP_CPU_SYNC as usize;
+
 /// How an attachment's table is mapped.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Mapping {
     pub(crate) dir: Direction,
     pub(crate) attrs: usize,
+}
+
+impl Mapping {
+    fn skips_sync(&self) -> bool {
+        self.attrs & SKIP_CPU_SYNC != 0
+    }
 }
 
 /// One importer's view of the buffer.
@@ -97,36 +109,88 @@ impl Attachment {
         }
     }
 
+    /// Maps the table for the device with `m`.
+    ///
+    /// A mapping without CPU sync is only right where the device reaches
+    /// the pages themselves. Where it bounces, it is undone (nothing to copy
+    /// back yet) and made again with sync, which copies the pages in; that
+    /// mapping is then synced and unmapped like a cached buffer's.
     fn map(&mut self, m: Mapping) -> Result {
         if self.mapped.is_some() {
             return Err(EBUSY);
         }
-        // SAFETY: `dev` is alive (invariant) and `table` is a valid,
-        // unmapped table (invariant: `mapped` is `None`).
-        to_result(unsafe {
-            bindings::dma_map_sgtable(self.dev.as_ptr(), self.table.as_raw(), m.dir.0, m.attrs)
-        })?;
+        // SAFETY: `table` is unmapped (invariant: `mapped` is `None`).
+        unsafe { self.dma_map(m) }?;
+        let mut m = m;
+        // SAFETY: `table` was just mapped for `dev`, which is alive.
+        let bounces =
+            unsafe { ffi::rust_ion_sgtable_bounces(self.dev.as_ptr(), self.table.as_raw()) };
+        if m.skips_sync() && bounces {
+            // SAFETY: mapped just now with `m`.
+            unsafe { self.dma_unmap(m) };
+            m.attrs &= !SKIP_CPU_SYNC;
+            // SAFETY: unmapped just now.
+            unsafe { self.dma_map(m) }?;
+            stats::BOUNCED_MAPS.add(1, stats::Relaxed);
+        }
         // INVARIANT: mapped just now, with `m`.
         self.mapped = Some(m);
         stats::MAPS.add(1, stats::Relaxed);
         Ok(())
     }
 
-    fn unmap(&mut self) -> Result {
-        let m = self.mapped.take().ok_or(EINVAL)?;
-        // SAFETY: `table` is mapped for `dev` with `m` (invariant), and
-        // `dev` is alive.
+    /// `dma_map_sgtable` of the table for the device.
+    ///
+    /// # Safety
+    ///
+    /// The table must not be mapped.
+    unsafe fn dma_map(&mut self, m: Mapping) -> Result {
+        // SAFETY: `dev` is alive (invariant) and `table` is a valid,
+        // unmapped table (caller).
+        to_result(unsafe {
+            bindings::dma_map_sgtable(self.dev.as_ptr(), self.table.as_raw(), m.dir.0, m.attrs)
+        })
+    }
+
+    /// `dma_unmap_sgtable` of the table for the device.
+    ///
+    /// # Safety
+    ///
+    /// The table must be mapped for the device with `m`.
+    unsafe fn dma_unmap(&mut self, m: Mapping) {
+        // SAFETY: `table` is mapped for `dev` with `m` (caller), and `dev`
+        // is alive (invariant).
         unsafe {
             bindings::dma_unmap_sgtable(self.dev.as_ptr(), self.table.as_raw(), m.dir.0, m.attrs)
         };
+    }
+
+    fn unmap(&mut self) -> Result {
+        let m = self.mapped.take().ok_or(EINVAL)?;
+        // SAFETY: `table` is mapped with `m` (invariant).
+        unsafe { self.dma_unmap(m) };
         stats::UNMAPS.add(1, stats::Relaxed);
         Ok(())
     }
 
-    fn sync(&self, for_cpu: bool, dir: Direction) {
-        if self.mapped.is_none() {
+    /// Syncs the mapping for the CPU or for the device, unless it was made
+    /// without CPU sync for an uncached buffer (which has no cached alias to
+    /// maintain and does not bounce).
+    ///
+    /// A one-way mapping is synced in its own direction: the DMA API allows
+    /// no other, and the other way has nothing to move.
+    fn sync(&self, for_cpu: bool, dir: Direction, cached: bool) {
+        let Some(m) = self.mapped else {
+            return;
+        };
+        if !cached && m.skips_sync() {
             return;
         }
+        let dir = if m.dir == Direction::BIDIRECTIONAL {
+            dir
+        } else {
+            m.dir
+        };
         // SAFETY: `table` is mapped for `dev` (invariant), which is alive.
         unsafe {
             if for_cpu {
@@ -277,15 +341,15 @@ impl Buffer {
     /// The attributes a mapping for an importer gets.
     ///
     /// Uncached buffers skip CPU sync: their CPU mappings are write-combined
-    /// and the buffer was cleaned once at allocation. Mainline 7.3 has no
+    /// and the buffer was cleaned once at allocation (`Attachment::map`
+    /// drops the attribute again where the mapping bounces). Mainline 7.3 has no
     /// per-attachment `dma_map_attrs` (Android's kernels do); `requested`
     /// is where such a request comes in.
     pub(crate) fn map_attrs(&self, requested: usize) -> usize {
-        let skip = bindings::DMA_ATTR_SKIP_CPU_SYNC as usize;
         if self.cached() {
-            requested & skip
+            requested & SKIP_CPU_SYNC
         } else {
-            skip
+            SKIP_CPU_SYNC
         }
     }
 
@@ -354,11 +418,8 @@ impl Buffer {
                 }
             }
         }
-        if !self.cached() {
-            return;
-        }
         for a in inner.attachments.iter() {
-            a.sync(for_cpu, dir);
+            a.sync(for_cpu, dir, self.cached());
         }
     }
 

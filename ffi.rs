@@ -88,6 +88,8 @@ extern "C" {
     pub(crate) fn rust_ion_flush_vmap(vaddr: *mut c_void, size: c_int);
     pub(crate) fn rust_ion_dma_to_virt(dev: *mut device, addr: dma_addr_t) -> *mut c_void;
     pub(crate) fn rust_ion_swiotlb_forced(dev: *mut device) -> bool;
+    pub(crate) fn rust_ion_sgtable_bounces(dev: *mut device, sgt: *mut sg_table) -> bool;
+    pub(crate) fn rust_ion_test_dev_direct(dev: *mut device);
     pub(crate) fn rust_ion_totalram_pages() -> c_ulong;
     pub(crate) fn rust_ion_dma_mapping_error(dev: *mut device, addr: dma_addr_t) -> c_int;
 

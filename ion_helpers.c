@@ -12,10 +12,12 @@
 #include <linux/genalloc.h>
 #include <linux/gfp.h>
 #include <linux/highmem.h>
+#include <linux/iommu-dma.h>
 #include <linux/module.h>
 #include <linux/mm.h>
 #include <linux/of.h>
 #include <linux/of_reserved_mem.h>
+#include <linux/pci.h>
 #include <linux/scatterlist.h>
 #include <linux/swiotlb.h>
 #include <linux/vmalloc.h>
@@ -127,6 +129,45 @@ void rust_ion_flush_vmap(void *vaddr, int size)
 void *rust_ion_dma_to_virt(struct device *dev, dma_addr_t addr)
 {
 	return phys_to_virt(dma_to_phys(dev, addr));
+}
+
+/*
+ * Whether the mapping of @sgt for @dev goes through bounce buffers, so that
+ * the device sees copies that only the DMA API's syncs keep current, even
+ * for memory that the CPU never caches.
+ *
+ * dma-direct maps each entry on its own: a device address that is not the
+ * entry's own page is a swiotlb slot. dma-iommu bounces only for untrusted
+ * (external PCI) devices. Other dma_map_ops are asked, which is
+ * conservative: they say yes whenever any sync would do work.
+ */
+bool rust_ion_sgtable_bounces(struct device *dev, struct sg_table *sgt)
+{
+	struct scatterlist *sg;
+	int i;
+
+	if (use_dma_iommu(dev))
+		return dev_is_pci(dev) && to_pci_dev(dev)->untrusted;
+	for_each_sgtable_dma_sg(sgt, sg, i) {
+		dma_addr_t addr = sg_dma_address(sg);
+
+		if (get_dma_ops(dev) ? dma_need_sync(dev, addr) :
+		    dma_to_phys(dev, addr) != sg_phys(sg))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * For the self-test: make @dev reach memory directly even under
+ * swiotlb=force, as a device does on a machine without swiotlb. Only for a
+ * device that has mapped nothing yet.
+ */
+void rust_ion_test_dev_direct(struct device *dev)
+{
+#ifdef CONFIG_SWIOTLB
+	dev->dma_io_tlb_mem = NULL;
+#endif
 }
 
 bool rust_ion_swiotlb_forced(struct device *dev)

@@ -40,6 +40,8 @@ void rust_ion_invalidate_vmap(void *vaddr, int size);
 void rust_ion_flush_vmap(void *vaddr, int size);
 void *rust_ion_dma_to_virt(struct device *dev, dma_addr_t addr);
 bool rust_ion_swiotlb_forced(struct device *dev);
+bool rust_ion_sgtable_bounces(struct device *dev, struct sg_table *sgt);
+void rust_ion_test_dev_direct(struct device *dev);
 unsigned long rust_ion_totalram_pages(void);
 int rust_ion_dma_mapping_error(struct device *dev, dma_addr_t addr);
 /* A heap's device-tree node, as rust_ion_dt_heap() reads it (ffi.rs). */

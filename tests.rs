@@ -86,6 +86,15 @@ mod buffer {
             to_result(unsafe { ffi::rust_ion_dma_coerce_mask(dev.0.as_ptr()) })?;
             Ok(dev)
         }
+
+        /// A device that reaches memory directly even under swiotlb=force,
+        /// as devices do on a machine without swiotlb.
+        fn direct() -> Result<Self> {
+            let dev = Self::new()?;
+            // SAFETY: The device is registered and has mapped nothing.
+            unsafe { ffi::rust_ion_test_dev_direct(dev.0.as_ptr()) };
+            Ok(dev)
+        }
     }
 
     impl Drop for TestDev {
@@ -152,9 +161,13 @@ mod buffer {
         Ok(())
     }
 
+    /// On a device that reaches memory directly, begin/end_cpu_access sync
+    /// the mapped attachments of cached buffers only: an uncached buffer
+    /// keeps the cheap path.
     #[test]
     fn cpu_access_syncs_only_mapped_attachments() -> Result {
-        let dev = TestDev::new()?;
+        let dev = TestDev::direct()?;
+        let bounced = counter(&stats::BOUNCED_MAPS);
         let heap = system_heap()?;
         for (flags, expect) in [(ION_FLAG_CACHED, 1), (0, 0)] {
             let buf = Buffer::new(&heap, 4 * PAGE_SIZE, flags)?;
@@ -173,6 +186,7 @@ mod buffer {
             assert_eq!(counter(&stats::SYNCS_FOR_DEVICE) - devs, expect);
             buf.unmap(1, t)?;
         }
+        assert_eq!(counter(&stats::BOUNCED_MAPS), bounced);
         Ok(())
     }
 
@@ -228,7 +242,8 @@ mod buffer {
     }
 
     /// With swiotlb=force a mapping bounces: the device sees a copy that
-    /// only the DMA API's syncs update, so the syncs become observable.
+    /// only the DMA API's syncs update, so the syncs become observable. An
+    /// uncached buffer's bounced mapping must move data like a cached one's.
     ///
     /// KUnit assertions end the test without unwinding, so every check is
     /// recorded first and asserted after the buffers and device are gone.
@@ -245,23 +260,99 @@ mod buffer {
             counter(&stats::SYNCS_FOR_DEVICE),
         );
         let maps = (counter(&stats::MAPS), counter(&stats::UNMAPS));
-        let mut seen = [false; 8];
-        step_sync(&heap, &dev, &mut seen)?;
-        // SKIP_CPU_SYNC: an uncached buffer's mapping is undone without
-        // copying the device's data back; a cached buffer is the control.
-        seen[6] = step_unmap(&heap, &dev, 0)?;
-        seen[7] = step_unmap(&heap, &dev, ION_FLAG_CACHED)?;
+        let bounced = counter(&stats::BOUNCED_MAPS);
+        let mut seen = [[false; 7]; 2];
+        for (s, flags) in seen.iter_mut().zip([ION_FLAG_CACHED, 0]) {
+            step_sync(&heap, &dev, flags, s)?;
+            s[6] = step_unmap(&heap, &dev, flags)?;
+        }
         pr_info!(
-            "swiotlb test: maps +{}, unmaps +{}, syncs_for_cpu +{}, syncs_for_device +{}\n",
+            "swiotlb test: maps +{}, unmaps +{}, bounced_maps +{}, syncs_for_cpu +{}, syncs_for_device +{}\n",
             counter(&stats::MAPS) - maps.0,
             counter(&stats::UNMAPS) - maps.1,
+            counter(&stats::BOUNCED_MAPS) - bounced,
             counter(&stats::SYNCS_FOR_CPU) - syncs.0,
             counter(&stats::SYNCS_FOR_DEVICE) - syncs.1
         );
-        assert_eq!(seen, [true, true, true, true, true, true, false, true]);
-        assert_eq!(counter(&stats::SYNCS_FOR_CPU) - syncs.0, 1);
-        assert_eq!(counter(&stats::SYNCS_FOR_DEVICE) - syncs.1, 1);
+        // A failed assertion ends the test on the spot: let go of the
+        // device first, so that the next test can register its own.
+        drop(dev);
+        assert_eq!(seen, [[true; 7]; 2]);
+        // Two uncached mappings bounced; each of the two step_syncs synced
+        // once each way.
+        assert_eq!(counter(&stats::BOUNCED_MAPS) - bounced, 2);
+        assert_eq!(counter(&stats::SYNCS_FOR_CPU) - syncs.0, 2);
+        assert_eq!(counter(&stats::SYNCS_FOR_DEVICE) - syncs.1, 2);
         assert_eq!(heap.bytes.load(Relaxed), 0);
+        Ok(())
+    }
+
+    /// A device that reaches the pages sees an uncached buffer's CPU writes
+    /// at once and its own writes land in the pages: no sync, no bounce.
+    #[test]
+    fn direct_mapping_of_uncached_buffer_needs_no_sync() -> Result {
+        let dev = TestDev::direct()?;
+        let heap = system_heap()?;
+        let bounced = counter(&stats::BOUNCED_MAPS);
+        let buf = Buffer::new(&heap, PAGE_SIZE, 0)?;
+        // SAFETY: `dev` outlives the attachment, detached when `buf` drops.
+        unsafe { buf.attach(1, dev.0)? };
+        let t = buf.map(1, Direction::BIDIRECTIONAL, buf.map_attrs(0))?;
+        let (cpu, devp) = addresses(&buf, &dev, t)?;
+        // SAFETY: `cpu` and `devp` each map at least one page.
+        let seen = unsafe {
+            fill(cpu, 0x77, N);
+            let a = all(devp, 0x77, N);
+            fill(devp, 0x88, N);
+            let b = all(cpu, 0x88, N);
+            bindings::kunmap_local(cpu.cast());
+            [a, b]
+        };
+        buf.unmap(1, t)?;
+        drop(buf);
+        drop(dev);
+        assert_eq!(seen, [true, true]);
+        assert_eq!(counter(&stats::BOUNCED_MAPS), bounced);
+        assert_eq!(heap.bytes.load(Relaxed), 0);
+        Ok(())
+    }
+
+    /// A one-way mapping is synced in its own direction whatever the CPU
+    /// asks for: the DMA API allows no other (CONFIG_DMA_API_DEBUG warns),
+    /// and the data still moves the way the mapping goes.
+    #[test]
+    fn one_way_mappings_sync_in_their_own_direction() -> Result {
+        let dev = TestDev::new()?;
+        let heap = system_heap()?;
+        let mut seen = [false; 2];
+        for (i, dir) in [Direction::TO_DEVICE, Direction::FROM_DEVICE]
+            .into_iter()
+            .enumerate()
+        {
+            let buf = Buffer::new(&heap, PAGE_SIZE, ION_FLAG_CACHED)?;
+            // SAFETY: `dev` outlives the attachment, detached when `buf` drops.
+            unsafe { buf.attach(1, dev.0)? };
+            let t = buf.map(1, dir, buf.map_attrs(0))?;
+            let (cpu, devp) = addresses(&buf, &dev, t)?;
+            // SAFETY: `cpu` and `devp` each map at least one page.
+            unsafe {
+                if dir == Direction::TO_DEVICE {
+                    fill(cpu, 0x11, N);
+                    buf.cpu_access(true, Direction::FROM_DEVICE);
+                    buf.cpu_access(false, Direction::BIDIRECTIONAL);
+                    seen[i] = all(devp, 0x11, N);
+                } else {
+                    fill(devp, 0x22, N);
+                    buf.cpu_access(true, Direction::TO_DEVICE);
+                    seen[i] = all(cpu, 0x22, N);
+                    buf.cpu_access(false, Direction::BIDIRECTIONAL);
+                }
+                bindings::kunmap_local(cpu.cast());
+            }
+            buf.unmap(1, t)?;
+        }
+        drop(dev);
+        assert_eq!(seen, [true, true]);
         Ok(())
     }
 
@@ -286,9 +377,14 @@ mod buffer {
 
     /// end_cpu_access moves CPU writes to the device, begin_cpu_access moves
     /// device writes to the CPU, and neither happens before the call.
-    fn step_sync(heap: &Arc<heaps::Heap>, dev: &TestDev, seen: &mut [bool; 8]) -> Result {
+    fn step_sync(
+        heap: &Arc<heaps::Heap>,
+        dev: &TestDev,
+        flags: u32,
+        seen: &mut [bool; 7],
+    ) -> Result {
         let bidi = Direction::BIDIRECTIONAL;
-        let buf = Buffer::new(heap, PAGE_SIZE, ION_FLAG_CACHED)?;
+        let buf = Buffer::new(heap, PAGE_SIZE, flags)?;
         // SAFETY: `dev` outlives the attachment, detached when `buf` drops.
         unsafe { buf.attach(1, dev.0)? };
         let t = buf.map(1, bidi, buf.map_attrs(0))?;
