@@ -15,10 +15,13 @@ logs=()
 for f in ${FLAVOURS:-qemu debug x86}; do
 	log=$("$TOP/scripts/vm.sh" "$f" test) || die "could not run the $f VM"
 	logs+=("$f=$log")
-	# One more boot, on the fast kernel: a device tree with bad heap nodes.
+	# Two more boots on the fast kernel: a device tree with bad heap
+	# nodes, and DMA without bouncing, where vivid imports buffers.
 	if [ "$f" = qemu ]; then
-		log=$("$TOP/scripts/vm.sh" qemu badnodes) || die "could not run the bad-node VM"
-		logs+=("qemu-badnodes=$log")
+		for m in badnodes direct; do
+			log=$("$TOP/scripts/vm.sh" qemu $m) || die "could not run the qemu $m VM"
+			logs+=("qemu-$m=$log")
+		done
 	fi
 done
 rc=0

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Build the guest's userspace and initramfs, boot QEMU virt arm64.
-#   scripts/vm.sh FLAVOUR MODE   (MODE: run, test, shell, bench, badnodes)
+#   scripts/vm.sh FLAVOUR MODE   (MODE: run, test, shell, bench, badnodes,
+#                                 direct)
 # Prints the console log's path on stdout (not for shell).
 . "$(dirname "$0")/lib.sh"
 
@@ -80,8 +81,9 @@ initramfs() {
 	cp "$MOD/ion_rs.ko" "$r/lib/modules/"
 	cp "$OUT"/tests/bin/* "$r/bin/"
 	cp "$OUT"/tests/selftests/* "$r/tests/"
-	mkdir -p "$r/faces"
+	mkdir -p "$r/faces" "$r/direct"
 	cp "$OUT"/tests/faces/* "$r/faces/"
+	cp "$OUT"/tests/direct/* "$r/direct/"
 	if [ -n "$robust" ]; then
 		mkdir -p "$r/robust"
 		cp "$OUT"/tests/robust/* "$r/robust/"
@@ -127,6 +129,16 @@ fi
 # observable; the benchmark does not, to measure what hardware would do.
 bounce=swiotlb=force
 [ -n "${RUST_ION_NO_SWIOTLB:-}" ] && bounce=
+# The direct boot: DMA reaches memory directly, as most board devices do,
+# and V4L2's vivid imports buffers with its dma-contig allocator (HDMI in
+# and out, looped). vivid writes frames through the CPU behind its own
+# mapping, which only a direct mapping keeps coherent. KUnit ran in the
+# test boot of this kernel (it needs swiotlb=force), so it is off here.
+if [ "$mode" = direct ]; then
+	bounce="kunit.enable=0 vivid.n_devs=1 vivid.allocators=1 vivid.node_types=0x101"
+	bounce="$bounce vivid.num_inputs=1 vivid.input_types=3 vivid.num_outputs=1"
+	bounce="$bounce vivid.output_types=1 vivid.ccs_cap_mode=0 vivid.ccs_out_mode=0"
+fi
 # KUnit runs rust-ion's suites only: the kernel's own Rust suites queue
 # work on the deprecated system_wq at boot, and its warning is printed once
 # per boot, which would hide a use of it by rust-ion (the console check
