@@ -307,33 +307,16 @@ impl Buffer {
 
     /// Cleans the CPU caches of a new uncached buffer, so that memory that
     /// the CPU zeroed is ready for DMA before anyone maps it without sync.
-    /// A map and unmap for `dev` (TO_DEVICE) does exactly the maintenance
-    /// needed. It goes segment by segment, no larger than the device can map
-    /// at once, so that it also works where the DMA API bounces (swiotlb).
+    /// Runs that the pools' background zeroer already cleaned are skipped.
     ///
     /// # Safety
     ///
     /// `dev` must be a live device with a DMA mask.
     pub(crate) unsafe fn clean_for_device(&self, dev: *mut bindings::device) -> Result {
-        let dir = Direction::TO_DEVICE.0;
-        // SAFETY: `dev` is live (caller).
-        let max = unsafe { bindings::dma_max_mapping_size(dev) };
-        let seg = core::cmp::max(PAGE_SIZE, max & !(PAGE_SIZE - 1));
-        for c in self.pages.chunks() {
-            let mut off = 0;
-            while off < c.len {
-                let size = core::cmp::min(seg, c.len - off);
-                // SAFETY: `[off, off + size)` lies inside the chunk, which is
-                // ours; `dev` is live (caller).
-                let addr = unsafe {
-                    bindings::dma_map_page_attrs(dev, c.page.as_ptr(), off, size, dir, 0)
-                };
-                // SAFETY: `addr` was just returned by a map for `dev`.
-                to_result(unsafe { ffi::rust_ion_dma_mapping_error(dev, addr) })?;
-                // SAFETY: `addr` was mapped for `dev` with these arguments.
-                unsafe { bindings::dma_unmap_page_attrs(dev, addr, size, dir, 0) };
-                off += size;
-            }
+        for c in self.pages.chunks().iter().filter(|c| !c.clean) {
+            // SAFETY: `dev` is live (caller); the run is this buffer's.
+            unsafe { c.clean_for_device(dev) }?;
+            stats::CLEANED_AT_ALLOC.add(1, stats::Relaxed);
         }
         Ok(())
     }

@@ -55,8 +55,8 @@ module! {
             description: "Also serve every heap under /dev/dma_heap (cached and -uncached); pins the module, since 7.3 cannot remove a dma-heap",
         },
         pool_zero_on_alloc: bool {
-            default: true,
-            description: "Zero pool pages when they leave the pool (default; measured faster) instead of in a work item after free",
+            default: false,
+            description: "Zero pool pages when they leave the pool instead of in the background zeroer after free (default off)",
         },
     },
 }
@@ -145,14 +145,17 @@ impl debugfs::Reader for DrainPools {
     }
 }
 
+/// The module. Fields drop in this order: every reference to the heaps
+/// goes before the misc device, which the pools' background zeroer cleans
+/// uncached runs for (the heaps flush it when they go).
 #[pin_data]
 struct IonModule {
     ion: Arc<Ion>,
-    #[pin]
-    miscdev: MiscDeviceRegistration<IonFile>,
     _stats: Pin<KBox<debugfs::File<StatsView>>>,
     _drain: Pin<KBox<debugfs::File<DrainPools>>>,
     _debugfs: Dir,
+    #[pin]
+    miscdev: MiscDeviceRegistration<IonFile>,
 }
 
 impl kernel::InPlaceModule for IonModule {
@@ -185,6 +188,11 @@ impl kernel::InPlaceModule for IonModule {
             // SAFETY: The device was just registered and lives as long as
             // the module.
             kernel::error::to_result(unsafe { ffi::rust_ion_dma_coerce_mask(misc_dev(&this.miscdev)) })?;
+            for h in this.ion.heaps.iter() {
+                // SAFETY: The device has its DMA mask, and outlives every
+                // reference to the heaps (the order of `IonModule`'s fields).
+                unsafe { h.set_clean_device(misc_dev(&this.miscdev)) };
+            }
             // Last, and never failing the load: a dma-heap added cannot be
             // taken back, so nothing after it may unload the module.
             #[cfg(CONFIG_DMABUF_HEAPS)]

@@ -15,12 +15,56 @@ use kernel::{bindings, error::to_result, page::PAGE_SIZE, prelude::*, types::Opa
 pub(crate) struct Chunk {
     pub(crate) page: NonNull<bindings::page>,
     pub(crate) len: usize,
+    /// The run is zeroed and already written back from the CPU caches, so
+    /// an uncached buffer needs no maintenance for it (a pool run that the
+    /// background zeroer cleaned).
+    pub(crate) clean: bool,
 }
 
 impl Chunk {
+    /// A run that may still have the CPU's writes in the cache.
+    pub(crate) fn new(page: NonNull<bindings::page>, len: usize) -> Self {
+        Self {
+            page,
+            len,
+            clean: false,
+        }
+    }
+
     /// The number of pages in the run.
     pub(crate) fn pages(&self) -> usize {
         self.len / PAGE_SIZE
+    }
+
+    /// Writes the run back from the CPU caches, so that memory the CPU
+    /// zeroed is ready for DMA before anyone maps it without sync. A map and
+    /// unmap for `dev` (TO_DEVICE) does exactly the maintenance needed. It
+    /// goes segment by segment, no larger than the device can map at once,
+    /// so that it also works where the DMA API bounces (swiotlb).
+    ///
+    /// # Safety
+    ///
+    /// `dev` must be a live device with a DMA mask, and the run must be
+    /// owned by the caller.
+    pub(crate) unsafe fn clean_for_device(&self, dev: *mut bindings::device) -> Result {
+        let dir = bindings::dma_data_direction::DMA_TO_DEVICE;
+        // SAFETY: `dev` is live (caller).
+        let max = unsafe { bindings::dma_max_mapping_size(dev) };
+        let seg = core::cmp::max(PAGE_SIZE, max & !(PAGE_SIZE - 1));
+        let mut off = 0;
+        while off < self.len {
+            let size = core::cmp::min(seg, self.len - off);
+            // SAFETY: `[off, off + size)` lies inside the run, which the
+            // caller owns; `dev` is live (caller).
+            let addr =
+                unsafe { bindings::dma_map_page_attrs(dev, self.page.as_ptr(), off, size, dir, 0) };
+            // SAFETY: `addr` was just returned by a map for `dev`.
+            to_result(unsafe { ffi::rust_ion_dma_mapping_error(dev, addr) })?;
+            // SAFETY: `addr` was mapped for `dev` with these arguments.
+            unsafe { bindings::dma_unmap_page_attrs(dev, addr, size, dir, 0) };
+            off += size;
+        }
+        Ok(())
     }
 }
 

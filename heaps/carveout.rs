@@ -36,7 +36,7 @@ impl HeapOps for CarveoutHeap {
 
     fn allocate(&self, len: usize, _cached: bool) -> Result<Chunks> {
         let page = self.region.alloc(len).ok_or(ENOMEM)?;
-        let chunk = Chunk { page, len };
+        let chunk = Chunk::new(page, len);
         let mut v = Chunks::new();
         if let Err(e) = v.push(chunk, GFP_KERNEL) {
             // SAFETY: Just allocated from this region, not handed out.

@@ -65,10 +65,7 @@ impl HeapOps for ChunkHeap {
             };
             // Capacity was reserved for all `n`.
             if chunks
-                .push_within_capacity(Chunk {
-                    page,
-                    len: self.chunk,
-                })
+                .push_within_capacity(Chunk::new(page, self.chunk))
                 .is_err()
             {
                 // SAFETY: Just allocated from this region, not handed out.

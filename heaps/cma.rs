@@ -64,7 +64,7 @@ impl HeapOps for CmaHeap {
         let page = NonNull::new(page).ok_or(ENOMEM)?;
         // SAFETY: The `count` pages are ours; CMA pages may hold old data.
         unsafe { ffi::rust_ion_zero_pages(page.as_ptr(), count as c_ulong) };
-        let chunk = Chunk { page, len };
+        let chunk = Chunk::new(page, len);
         let mut v = Chunks::new();
         if let Err(e) = v.push(chunk, GFP_KERNEL) {
             self.release(chunk);

@@ -72,6 +72,14 @@ pub(crate) trait HeapOps: Send + Sync {
     /// Empties the heap's page pools, if it has any.
     fn drain(&self) {}
 
+    /// Has the heap's background work clean uncached runs for `dev`, if it
+    /// does any.
+    ///
+    /// # Safety
+    ///
+    /// `dev` must have a DMA mask and outlive the heap.
+    unsafe fn set_clean_device(&self, _dev: *mut kernel::bindings::device) {}
+
     /// Writes the heap's pool statistics, if it has pools, as
     /// `heap.<name>.<key> <value>` lines.
     fn write_pool_stats(
@@ -145,6 +153,16 @@ impl Heap {
     /// Empties the heap's page pools, if it has any.
     pub(crate) fn drain(&self) {
         self.ops.drain();
+    }
+
+    /// Has the heap's background work clean uncached runs for `dev`.
+    ///
+    /// # Safety
+    ///
+    /// `dev` must have a DMA mask and outlive the heap.
+    pub(crate) unsafe fn set_clean_device(&self, dev: *mut kernel::bindings::device) {
+        // SAFETY: As the caller promises.
+        unsafe { self.ops.set_clean_device(dev) };
     }
 
     /// Writes the heap's pool statistics, if it has pools.

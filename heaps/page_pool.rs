@@ -3,13 +3,21 @@
 //! Page pools for the system heap, with a shrinker.
 //!
 //! Freed runs of pages are kept per order and per cache mode (cached and
-//! uncached pages are never mixed), zeroed, so that the next allocation
-//! skips both the page allocator and the zeroing. Freeing is deferred: the
-//! release path only queues a run as *pending*, and a work item on the
-//! unbound system workqueue zeroes it and moves it into its pool, so that close()
-//! stays cheap. An allocation that finds only pending runs zeroes one
-//! itself. With `pool_zero_on_alloc`, runs go into the pools dirty and are
-//! zeroed when they leave instead.
+//! uncached pages are never mixed), so that the next allocation skips the
+//! page allocator, and, when the CPU had time in between, the zeroing too.
+//!
+//! Freeing only queues a run as *pending* (dirty). A background zeroer, a
+//! delayed work item on the unbound system workqueue, zeroes pending runs
+//! and moves them into their pools; uncached runs are also written back
+//! from the CPU caches there, once, so that an uncached pool hit needs no
+//! cache maintenance. The zeroer is armed when a run is freed and fires a
+//! jiffy later: a back-to-back loop takes its runs back before that, dirty,
+//! and zeroes them itself (the cost of a free stays a list push and an
+//! armed timer); a pipeline that allocates at a pace finds them zeroed.
+//! An allocation takes zeroed runs first, then pending ones (zeroing them
+//! itself), and only then goes to the page allocator. With
+//! `pool_zero_on_alloc`, runs go into the pools dirty and are zeroed when
+//! they leave instead.
 //!
 //! The pools are bounded (`pool_max_mb`, pending runs included); a shrinker
 //! gives their pages back under memory pressure (pending runs first), and
@@ -20,16 +28,16 @@
 //! the bound up front), so reclaim, and with it our own shrinker, cannot be
 //! entered under it.
 
-use crate::{ffi, stats::Relaxed};
+use crate::{ffi, sg::Chunk, stats::Relaxed};
 use core::{fmt, ptr::NonNull};
 use kernel::{
     bindings,
     ffi::c_ulong,
-    new_spinlock, new_work,
+    new_spinlock,
     page::PAGE_SIZE,
     prelude::*,
     sync::{atomic::Atomic, Arc, SpinLock},
-    workqueue::{self, impl_has_work, Work, WorkItem},
+    workqueue::{self, impl_has_delayed_work, new_delayed_work, DelayedWork, WorkItem},
 };
 
 /// The orders the system heap allocates in, largest first, and so the
@@ -57,15 +65,27 @@ fn order_of(i: usize) -> u32 {
     ORDERS[i % ORDERS.len()]
 }
 
+fn is_uncached(i: usize) -> bool {
+    i >= ORDERS.len()
+}
+
+/// A run in a pool, and whether it is clean for DMA (see [`Chunk::clean`]).
+#[derive(Clone, Copy)]
+struct Run {
+    page: NonNull<bindings::page>,
+    clean: bool,
+}
+
 /// # Invariants
 ///
 /// Every run in `runs[i]` and `pending[i]` is `1 << order_of(i)` pages that
 /// the pools own (from `alloc_pages` with that order); those in `runs[i]`
-/// are zeroed unless `zero_on_alloc`, those in `pending[i]` are not.
-/// `zeroing[i]` runs are out of `pending[i]`, being zeroed by the work item.
-/// `pages` counts them all.
+/// are zeroed unless `zero_on_alloc`, and written back from the CPU caches
+/// if marked clean; those in `pending[i]` are not zeroed. `zeroing[i]` runs
+/// are out of `pending[i]`, being zeroed by the work item. `pages` counts
+/// them all.
 struct Lists {
-    runs: [KVec<NonNull<bindings::page>>; NPOOLS],
+    runs: [KVec<Run>; NPOOLS],
     pending: [KVec<NonNull<bindings::page>>; NPOOLS],
     zeroing: [usize; NPOOLS],
     pages: usize,
@@ -79,34 +99,51 @@ pub(crate) struct Pools {
     #[pin]
     lists: SpinLock<Lists>,
     #[pin]
-    work: Work<Pools>,
+    work: DelayedWork<Pools>,
     max_pages: usize,
     zero_on_alloc: bool,
     hits: [Atomic<i64>; NPOOLS],
     misses: [Atomic<i64>; NPOOLS],
     /// Our registered shrinker, or null (before registration).
     shrinker: Atomic<*mut bindings::shrinker>,
+    /// The device that uncached runs are cleaned for, or null (then they
+    /// are cleaned at allocation, as runs from elsewhere are).
+    clean_dev: Atomic<*mut bindings::device>,
 }
 
-impl_has_work! {
-    impl HasWork<Self> for Pools { self.work }
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self> for Pools { self.work }
 }
+
+/// How long the zeroer waits after a free, in jiffies: long enough for a
+/// back-to-back loop to take its runs back, short against a frame period.
+const ZERO_DELAY: kernel::time::Jiffies = 1;
 
 impl WorkItem for Pools {
     type Pointer = Arc<Pools>;
 
-    /// Zeroes the pending runs and moves them into their pools.
+    /// Zeroes the pending runs, cleans the uncached ones, and moves them
+    /// into their pools.
     fn run(this: Arc<Pools>) {
+        let dev = this.clean_dev.load(Relaxed);
         while let Some((i, page)) = this.pop_pending() {
-            zero(page, order_of(i));
+            let order = order_of(i);
+            zero(page, order);
+            let chunk = Chunk::new(page, PAGE_SIZE << order);
+            let clean = is_uncached(i) && !dev.is_null() && {
+                // SAFETY: `dev` is the module's device (see
+                // `set_clean_device`), alive while work of ours can run; the
+                // run is the pools'.
+                unsafe { chunk.clean_for_device(dev) }.is_ok()
+            };
             let mut l = this.lists.lock();
             l.zeroing[i] -= 1;
             // Never fails: `runs[i]` has room for the bound, and `pages`
             // already counts this run.
-            if let Err(e) = l.runs[i].push_within_capacity(page) {
-                l.pages -= 1 << order_of(i);
+            if l.runs[i].push_within_capacity(Run { page, clean }).is_err() {
+                l.pages -= 1 << order;
                 drop(l);
-                free(e.0, order_of(i));
+                free(page, order);
             }
         }
     }
@@ -123,23 +160,24 @@ impl Pools {
     /// in (or, with `zero_on_alloc`, on the way out), with a shrinker.
     pub(crate) fn new(max_bytes: usize, zero_on_alloc: bool) -> Result<Arc<Self>> {
         let max_pages = max_bytes / PAGE_SIZE;
-        let lists = || -> Result<[KVec<NonNull<bindings::page>>; NPOOLS]> {
-            let mut l: [KVec<_>; NPOOLS] = core::array::from_fn(|_| KVec::new());
+        fn lists<T>(max_pages: usize) -> Result<[KVec<T>; NPOOLS]> {
+            let mut l: [KVec<T>; NPOOLS] = core::array::from_fn(|_| KVec::new());
             for (i, r) in l.iter_mut().enumerate() {
                 r.reserve(max_pages >> order_of(i), GFP_KERNEL)?;
             }
             Ok(l)
-        };
-        let (runs, pending) = (lists()?, lists()?);
+        }
+        let (runs, pending) = (lists(max_pages)?, lists(max_pages)?);
         let pools = Arc::pin_init(
             try_pin_init!(Pools {
                 lists <- new_spinlock!(Lists { runs, pending, zeroing: [0; NPOOLS], pages: 0 }),
-                work <- new_work!("ion_rs::Pools::work"),
+                work <- new_delayed_work!("ion_rs::Pools::work"),
                 max_pages,
                 zero_on_alloc,
                 hits: [const { Atomic::new(0) }; NPOOLS],
                 misses: [const { Atomic::new(0) }; NPOOLS],
                 shrinker: Atomic::new(core::ptr::null_mut()),
+                clean_dev: Atomic::new(core::ptr::null_mut()),
             }),
             GFP_KERNEL,
         )?;
@@ -162,11 +200,24 @@ impl Pools {
         Ok(pools)
     }
 
-    /// Waits for the zeroing work. The owner calls it before it lets go of
-    /// the pools, so that no work of this module runs after it is unloaded.
+    /// Runs the zeroing work now if it is armed, and waits for it. The
+    /// owner calls it before it lets go of the pools, so that no work of
+    /// this module runs after it is unloaded.
     pub(crate) fn flush(&self) {
-        // SAFETY: `work` is a valid, initialised work item of ours.
-        unsafe { bindings::flush_work(Work::raw_get(&self.work)) };
+        let dwork: *const DelayedWork<Pools> = &self.work;
+        // SAFETY: `work` is a valid, initialised delayed work item of ours;
+        // `DelayedWork` is a transparent wrapper of `struct delayed_work`.
+        unsafe { bindings::flush_delayed_work(dwork.cast_mut().cast()) };
+    }
+
+    /// Has the zeroer clean uncached runs for `dev` from now on.
+    ///
+    /// # Safety
+    ///
+    /// `dev` must have a DMA mask and stay alive until the pools have been
+    /// flushed for the last time (their owner flushes them before it goes).
+    pub(crate) unsafe fn set_clean_device(&self, dev: *mut bindings::device) {
+        self.clean_dev.store(dev, Relaxed);
     }
 
     fn pop_pending(&self) -> Option<(usize, NonNull<bindings::page>)> {
@@ -177,33 +228,33 @@ impl Pools {
     }
 
     /// A zeroed run of `1 << order` pages from the pool, if it has one.
-    pub(crate) fn take(&self, order: u32, cached: bool) -> Option<NonNull<bindings::page>> {
+    pub(crate) fn take(&self, order: u32, cached: bool) -> Option<Chunk> {
         let i = index(order, cached)?;
         // A zeroed run if there is one, else a pending (dirty) one.
-        let page = {
+        let run = {
             let mut l = self.lists.lock();
-            let p = match l.runs[i].pop() {
-                Some(p) => Some((p, self.zero_on_alloc)),
-                None => l.pending[i].pop().map(|p| (p, true)),
+            let r = match l.runs[i].pop() {
+                Some(r) => Some((r, self.zero_on_alloc)),
+                None => l.pending[i]
+                    .pop()
+                    .map(|page| (Run { page, clean: false }, true)),
             };
-            if p.is_some() {
+            if r.is_some() {
                 l.pages -= 1 << order;
             }
-            p
+            r
         };
-        match page {
-            Some((p, dirty)) => {
-                self.hits[i].add(1, Relaxed);
-                if dirty {
-                    zero(p, order);
-                }
-                Some(p)
-            }
-            None => {
-                self.misses[i].add(1, Relaxed);
-                None
-            }
+        let Some((run, dirty)) = run else {
+            self.misses[i].add(1, Relaxed);
+            return None;
+        };
+        self.hits[i].add(1, Relaxed);
+        if dirty {
+            zero(run.page, order);
         }
+        let mut chunk = Chunk::new(run.page, PAGE_SIZE << order);
+        chunk.clean = run.clean && !dirty;
+        Some(chunk)
     }
 
     /// Keeps a run of `1 << order` pages that its owner gives up, to be
@@ -224,19 +275,19 @@ impl Pools {
                 return Err(page);
             }
             // Never allocates: capacity for the bound was reserved.
-            // INVARIANT: dirty runs go to `pending`, or to `runs` when they
-            // are zeroed on the way out.
-            let list = if self.zero_on_alloc {
-                &mut l.runs[i]
+            // INVARIANT: dirty runs go to `pending`, or to `runs` (not
+            // clean) when they are zeroed on the way out.
+            if self.zero_on_alloc {
+                let run = Run { page, clean: false };
+                l.runs[i].push_within_capacity(run).map_err(|_| page)?;
             } else {
-                &mut l.pending[i]
-            };
-            list.push_within_capacity(page).map_err(|_| page)?;
+                l.pending[i].push_within_capacity(page).map_err(|_| page)?;
+            }
             l.pages += 1 << order;
         }
         if !self.zero_on_alloc {
-            // Already queued is fine: the running work sees this run too.
-            let _ = zeroing_queue().enqueue(self.clone());
+            // Already armed is fine: the zeroer sees this run too.
+            let _ = zeroing_queue().enqueue_delayed(self.clone(), ZERO_DELAY);
         }
         Ok(())
     }
@@ -253,16 +304,19 @@ impl Pools {
         let mut l = self.lists.lock();
         let l = &mut *l;
         // Pending runs first: they have not been zeroed yet.
-        for list in [&mut l.pending, &mut l.runs] {
-            for (i, runs) in list.iter_mut().enumerate() {
-                let order = order_of(i);
-                while freed < nr {
-                    let Some(p) = runs.pop() else { break };
-                    l.pages -= 1 << order;
-                    // Freeing pages does not sleep: fine under the spinlock.
-                    free(p, order);
-                    freed += 1 << order;
-                }
+        for pass in 0..2 * NPOOLS {
+            let (i, order) = (pass % NPOOLS, order_of(pass % NPOOLS));
+            while freed < nr {
+                let p = if pass < NPOOLS {
+                    l.pending[i].pop()
+                } else {
+                    l.runs[i].pop().map(|r| r.page)
+                };
+                let Some(p) = p else { break };
+                l.pages -= 1 << order;
+                // Freeing pages does not sleep: fine under the spinlock.
+                free(p, order);
+                freed += 1 << order;
             }
         }
         freed

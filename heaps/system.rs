@@ -61,7 +61,7 @@ pub(crate) struct PoolConfig {
 impl PoolConfig {
     pub(crate) const DEFAULT: Self = Self {
         max_bytes: 64 << 20,
-        zero_on_alloc: true,
+        zero_on_alloc: false,
     };
 }
 
@@ -92,14 +92,11 @@ impl SystemHeap {
     }
 
     fn alloc_chunk(&self, order: u32, cached: bool) -> Option<Chunk> {
-        let page = self.pools.take(order, cached).or_else(|| {
+        self.pools.take(order, cached).or_else(|| {
             // SAFETY: `alloc_pages` may be called with any flags and order;
             // it returns null or `1 << order` zeroed pages that we now own.
-            NonNull::new(unsafe { bindings::alloc_pages(Self::gfp(order), order) })
-        })?;
-        Some(Chunk {
-            page,
-            len: PAGE_SIZE << order,
+            let page = NonNull::new(unsafe { bindings::alloc_pages(Self::gfp(order), order) })?;
+            Some(Chunk::new(page, PAGE_SIZE << order))
         })
     }
 
@@ -171,5 +168,10 @@ impl HeapOps for SystemHeap {
 
     fn write_pool_stats(&self, f: &mut fmt::Formatter<'_>, name: &str) -> fmt::Result {
         self.pools.write_stats(f, name)
+    }
+
+    unsafe fn set_clean_device(&self, dev: *mut bindings::device) {
+        // SAFETY: As the caller promises; `drop` flushes the pools.
+        unsafe { self.pools.set_clean_device(dev) };
     }
 }

@@ -31,7 +31,7 @@ impl HeapOps for SystemContigHeap {
     fn allocate(&self, len: usize, _cached: bool) -> Result<Chunks> {
         // SAFETY: Any size may be asked for; we own the pages on success.
         let page = NonNull::new(unsafe { ffi::rust_ion_alloc_exact(len) }).ok_or(ENOMEM)?;
-        let chunk = Chunk { page, len };
+        let chunk = Chunk::new(page, len);
         let mut v = Chunks::new();
         if let Err(e) = v.push(chunk, GFP_KERNEL) {
             Self::release(chunk);
