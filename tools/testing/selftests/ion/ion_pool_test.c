@@ -3,7 +3,10 @@
  * The system heap's page pools: hits after a free, cached and uncached
  * pools kept apart, the bound, drain_pools and the shrinker (through
  * CONFIG_SHRINKER_DEBUG's debugfs files). Memory that comes back from a
- * pool reads as zero.
+ * pool reads as zero, also when it is taken while the background zeroer
+ * works; uncached runs the zeroer cleaned need no maintenance when they
+ * are handed out. ION_POOL_ZERO_ON_ALLOC=1 says the module was loaded with
+ * pool_zero_on_alloc=1 (runs are zeroed, and cleaned, when they leave).
  */
 #include <dirent.h>
 #include <sys/mman.h>
@@ -60,9 +63,9 @@ static void dirty_and_free(struct __test_metadata *_metadata, int ion, uint32_t 
 }
 
 /*
- * With deferred zeroing (pool_zero_on_alloc=0), the work item zeroes freed
- * runs after close(); a run it holds is in no list until it is done. Wait
- * for it, a bounded time, so that what follows sees every run in its pool.
+ * The background zeroer zeroes freed runs a jiffy after close(); a run it
+ * holds is in no list until it is done. Wait for it, a bounded time, so
+ * that what follows sees every run in its pool.
  */
 static void wait_zeroed(struct __test_metadata *_metadata)
 {
@@ -185,6 +188,56 @@ TEST_F(pool, the_shrinker_gives_pages_back)
 	ASSERT_LE(0, fd);
 	ASSERT_TRUE(all_zero(fd, 32 * SZ_1M));
 	close(fd);
+}
+
+TEST_F(pool, uncached_hits_need_no_cache_maintenance)
+{
+	const char *z = getenv("ION_POOL_ZERO_ON_ALLOC");
+	int zero_on_alloc = z && !strcmp(z, "1");
+	long long cleaned;
+	int fd;
+
+	dirty_and_free(_metadata, self->ion, self->mask, 2 * SZ_1M, 0);
+	wait_zeroed(_metadata);
+	ASSERT_EQ(2, POOL("pool.uncached.order8.runs"));
+	cleaned = ion_stat("cleaned_at_alloc");
+	fd = ion_alloc(self->ion, 2 * SZ_1M, self->mask, 0);
+	ASSERT_LE(0, fd);
+	/* Zeroed and cleaned in the background; dirty runs are cleaned now. */
+	ASSERT_EQ(zero_on_alloc ? 2 : 0, ion_stat("cleaned_at_alloc") - cleaned);
+	ASSERT_TRUE(all_zero(fd, 2 * SZ_1M));
+	close(fd);
+	/* From the page allocator, a run is cleaned at allocation. */
+	wait_zeroed(_metadata);
+	drain(_metadata);
+	cleaned = ion_stat("cleaned_at_alloc");
+	fd = ion_alloc(self->ion, SZ_1M, self->mask, 0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(1, ion_stat("cleaned_at_alloc") - cleaned);
+	close(fd);
+}
+
+/*
+ * A run freed a moment ago may be pending, being zeroed, or zeroed: an
+ * allocation at any of those moments must still hand out zeroes.
+ */
+TEST_F(pool, zero_when_taken_while_the_zeroer_runs)
+{
+	const char *seed = getenv("ION_SEED");
+	uint64_t s = seed ? strtoull(seed, NULL, 0) + 1 : 1;
+
+	for (int i = 0; i < 100; i++) {
+		size_t len = (ion_rand(&s) % 3 + 1) * SZ_1M + (ion_rand(&s) % 17) * 65536;
+		uint32_t flags = ion_rand(&s) & 1 ? ION_FLAG_CACHED : 0;
+		int fd;
+
+		dirty_and_free(_metadata, self->ion, self->mask, len, flags);
+		usleep(ion_rand(&s) % 6000);
+		fd = ion_alloc(self->ion, len, self->mask, flags);
+		ASSERT_LE(0, fd);
+		ASSERT_TRUE(all_zero(fd, len)) TH_LOG("round %d, %zu bytes", i, len);
+		close(fd);
+	}
 }
 
 TEST_HARNESS_MAIN
