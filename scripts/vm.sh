@@ -154,6 +154,8 @@ append="console=$console cma=$cma panic=-1 quiet $bounce rust_ion.mode=$mode kun
 carve=
 [ "$flavour" = x86 ] && [ "$mode" = test ] && carve=rust_ion.args=carveout_cma_mb=40
 append="$append rust_ion.rounds=${RUST_ION_BENCH_ROUNDS:-1} ${RUST_ION_APPEND:-$carve}"
+# RUST_ION_BENCH_ARGS=-q: options for ion_bench, comma-separated.
+[ -n "${RUST_ION_BENCH_ARGS:-}" ] && append="$append rust_ion.bench=$RUST_ION_BENCH_ARGS"
 if [ -n "$robust" ]; then
 	append="$append rust_ion.robust=1 rust_ion.seed=${RUST_ION_SEED:-1}"
 	[ -n "${RUST_ION_SOAK:-}" ] && append="$append rust_ion.soak=1"
