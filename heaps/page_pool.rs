@@ -40,9 +40,11 @@ use kernel::{
     workqueue::{self, impl_has_delayed_work, new_delayed_work, DelayedWork, WorkItem},
 };
 
-/// The orders the system heap allocates in, largest first, and so the
-/// orders of the pools.
-pub(crate) const ORDERS: [u32; 3] = [8, 4, 0];
+/// The orders the pools keep, largest first: the system heap's orders but
+/// single pages, which go straight back to the page allocator. Its per-CPU
+/// lists hand a page back as fast as a pool would, without our lock, and
+/// the page is zeroed inline either way.
+const ORDERS: [u32; 2] = [8, 4];
 
 /// The queue the zeroing work runs on: 7.3's unbound default queue. It is
 /// background work that any CPU may do (`system_wq` and

@@ -3,16 +3,17 @@
 //! The system heap: zeroed pages from the page allocator, in orders 8, 4
 //! and 0 (1 MiB, 64 KiB and 4 KiB with 4 KiB pages).
 
-use super::{
-    page_pool::{Pools, ORDERS},
-    HeapOps,
-};
+use super::{page_pool::Pools, HeapOps};
 use crate::{
     ffi,
     sg::{Chunk, Chunks},
 };
 use core::{fmt, ptr::NonNull};
 use kernel::{bindings, page::PAGE_SIZE, prelude::*, sync::Arc};
+
+/// The orders the heap allocates in, largest first (1 MiB, 64 KiB and 4 KiB
+/// with 4 KiB pages).
+pub(crate) const ORDERS: [u32; 3] = [8, 4, 0];
 
 /// The largest order in [`ORDERS`] that fits in `remaining` bytes and is not
 /// above `max_order`, or `None` when nothing fits (less than a page left).
@@ -119,7 +120,17 @@ impl HeapOps for SystemHeap {
         if !len_allowed(len, ram) {
             return Err(ENOMEM);
         }
-        let mut chunks = Chunks::new();
+        // Room for the runs of the largest orders, so that the list is
+        // allocated once unless the page allocator falls back to smaller.
+        // Shifts and masks: no division, so no panic path for a divisor.
+        let runs = ORDERS
+            .iter()
+            .fold((len, 0), |(left, n), &o| {
+                let run = PAGE_SIZE << o;
+                (left & (run - 1), n + (left >> run.trailing_zeros()))
+            })
+            .1;
+        let mut chunks = Chunks::with_capacity(runs, GFP_KERNEL)?;
         let mut remaining = len;
         let mut max_order = ORDERS[0];
         while remaining > 0 {
