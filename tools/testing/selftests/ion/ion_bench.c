@@ -24,6 +24,7 @@
  * kworker still counts). The burst is a stream start: 8 x 8 MiB allocated
  * back to back after one idle second.
  */
+#include <dirent.h>
 #include <stdbool.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -207,22 +208,64 @@ static void bench_sync(struct alloc_ctx *c, size_t len, int n, int card)
 	}
 }
 
-/* Busy time of the whole machine so far, in clock ticks (/proc/stat). */
-static long long busy_ticks(void)
+/*
+ * An ALLOC that each allocator refuses at once (an empty heap mask; a
+ * dma-heap flag that does not exist): the ioctl path without allocating.
+ */
+static void bench_refused(struct alloc_ctx *c, int n)
 {
-	long long v[10] = { 0 }, total = 0;
-	FILE *f = fopen("/proc/stat", "r");
+	double *t[2] = { calloc(n, sizeof(double)), calloc(n, sizeof(double)) };
 
-	if (!f || fscanf(f, "cpu %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld", &v[0],
-			 &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]) < 8) {
-		perror("/proc/stat");
+	for (int i = 0; i < n; i++) {
+		struct dma_heap_allocation_data d = {
+			.len = 4096, .fd_flags = O_RDWR | O_CLOEXEC, .heap_flags = 1ULL << 63,
+		};
+		double t0 = now_us();
+
+		if (ion_alloc(c->ion, 4096, 0, 0) != -ENODEV)
+			exit(1);
+		t[0][i] = now_us() - t0;
+		t0 = now_us();
+		if (ioctl(c->heap, DMA_HEAP_IOCTL_ALLOC, &d) == 0 || errno != EINVAL)
+			exit(1);
+		t[1][i] = now_us() - t0;
+	}
+	for (int k = 0; k < 2; k++)
+		record("alloc_refused", 0, k ? "dma-heap" : "ion", pct(t[k], n, 0.5),
+		       pct(t[k], n, 0.99));
+	free(t[0]);
+	free(t[1]);
+}
+
+/*
+ * The CPU time the whole machine has spent so far: the sum of every
+ * process's CPU clock (kernel threads, the background zeroer's kworkers
+ * among them, are processes of their own). These clocks count the
+ * scheduler's nanoseconds; the guest kernels' /proc/stat samples at the
+ * tick, which cannot see an allocation that starts right after one, as
+ * paced ones do.
+ */
+static double machine_cpu_us(void)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	double us = 0;
+
+	if (!d) {
+		perror("/proc");
 		exit(1);
 	}
-	fclose(f);
-	for (int i = 0; i < 8; i++)
-		total += v[i];
-	/* idle and iowait are not busy. */
-	return total - v[3] - v[4];
+	while ((e = readdir(d))) {
+		pid_t pid = atoi(e->d_name);
+		struct timespec ts;
+		clockid_t clk;
+
+		if (pid <= 0 || clock_getcpuclockid(pid, &clk) || clock_gettime(clk, &ts))
+			continue;
+		us += ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+	}
+	closedir(d);
+	return us;
 }
 
 static void sleep_until(double us)
@@ -236,36 +279,40 @@ static void sleep_until(double us)
 
 #define PACED_K 4
 
+/* From the first measured frame to one period after the last. */
+struct window {
+	double start, end;
+	/* The machine's CPU time then. */
+	double cpu0, cpu1;
+};
+
 /*
  * @frames frames of @len bytes, one every @period_us, PACED_K in flight,
- * for rust-ion (@ion) or the dma-heap. Records the ALLOC latency p50 and
- * p99 and the machine's CPU time per allocated MiB.
+ * for rust-ion (@ion) or the dma-heap. The first PACED_K frames start the
+ * stream (nothing to close yet) and are not measured: the figures are the
+ * steady state's (the burst measures a stream start). Fills @lat with each
+ * ALLOC's latency, if given, and @w. The ring is closed after the window.
  */
-static void bench_paced(struct alloc_ctx *c, bool ion, size_t len, int frames,
-			double period_us)
+static void paced_run(struct alloc_ctx *c, bool ion, size_t len, int frames,
+		      double period_us, double *lat, struct window *w)
 {
-	const char *who = ion ? "ion" : "dma-heap";
 	int ring[PACED_K] = { -1, -1, -1, -1 };
-	double *t = calloc(frames, sizeof(double)), next, cpu_us;
-	long long b0 = busy_ticks();
-	char name[40];
+	double next = now_us();
 
-	next = now_us();
-	/*
-	 * The first PACED_K frames start the stream (nothing to close yet):
-	 * they run untimed, so the latencies are the steady state's. The
-	 * burst measures a stream start.
-	 */
 	for (int f = -PACED_K; f < frames; f++) {
 		int slot = (f + PACED_K) % PACED_K, fd;
 		double t0;
 
 		sleep_until(next);
+		if (!f) {
+			w->start = now_us();
+			w->cpu0 = machine_cpu_us();
+		}
 		next += period_us;
 		t0 = now_us();
 		fd = alloc_one(c, ion, len);
-		if (f >= 0)
-			t[f] = now_us() - t0;
+		if (f >= 0 && lat)
+			lat[f] = now_us() - t0;
 		if (fd < 0) {
 			fprintf(stderr, "paced alloc %zu: %s\n", len, strerror(-fd));
 			exit(1);
@@ -274,10 +321,29 @@ static void bench_paced(struct alloc_ctx *c, bool ion, size_t len, int frames,
 			close(ring[slot]);
 		ring[slot] = fd;
 	}
+	sleep_until(next);
+	w->end = now_us();
+	w->cpu1 = machine_cpu_us();
 	for (int i = 0; i < PACED_K; i++)
 		close(ring[i]);
-	/* The slowest frames, for the log: where the tail comes from. */
-	for (int w = 0; w < 3; w++) {
+}
+
+/*
+ * The paced loop: the ALLOC latency (p50, p99) and the machine's CPU time
+ * per allocated MiB over the measured frames.
+ */
+static void bench_paced(struct alloc_ctx *c, bool ion, size_t len, int frames,
+			double period_us)
+{
+	const char *who = ion ? "ion" : "dma-heap";
+	double *t = calloc(frames, sizeof(double)), cpu_us;
+	struct window w = { 0 };
+	char name[40];
+
+	paced_run(c, ion, len, frames, period_us, t, &w);
+	cpu_us = w.cpu1 - w.cpu0;
+	/* The slowest frames and the CPU time, for the log. */
+	for (int k = 0; k < 3; k++) {
 		int worst = 0;
 
 		for (int f = 1; f < frames; f++)
@@ -286,17 +352,15 @@ static void bench_paced(struct alloc_ctx *c, bool ion, size_t len, int frames,
 		printf("# paced %s %zu: frame %d took %.0f us\n", who, len, worst, t[worst]);
 		t[worst] = -t[worst];
 	}
+	printf("# paced %s %zu: %.0f us of CPU in %.0f us\n", who, len, cpu_us, w.end - w.start);
 	for (int f = 0; f < frames; f++)
 		t[f] = t[f] < 0 ? -t[f] : t[f];
-	/* Whatever the frees left to do in the background is counted too. */
-	sleep_until(next + 200e3);
-	cpu_us = (busy_ticks() - b0) * 1e6 / sysconf(_SC_CLK_TCK);
 	snprintf(name, sizeof(name), "paced_p50%s", c->suffix);
 	record(name, len, who, pct(t, frames, 0.5), pct(t, frames, 0.5));
 	snprintf(name, sizeof(name), "paced_p99%s", c->suffix);
 	record(name, len, who, pct(t, frames, 0.99), pct(t, frames, 0.99));
 	snprintf(name, sizeof(name), "paced_cpu_per_mib%s", c->suffix);
-	cpu_us /= (double)(frames + PACED_K) * len / (1 << 20);
+	cpu_us /= (double)frames * len / (1 << 20);
 	record(name, len, who, cpu_us, cpu_us);
 	free(t);
 }
@@ -347,7 +411,8 @@ static void bench_memset(size_t len, int n)
 static void bench_cache_mode(struct alloc_ctx *c, int paced_frames)
 {
 	static const size_t sizes[] = { 4096, 65536, 1 << 20, 8 << 20, 32 << 20 };
-	static const size_t paced[] = { 1 << 20, 8 << 20, 32 << 20 };
+	/* 4 KiB: the floor, what any allocation costs after an idle period. */
+	static const size_t paced[] = { 4096, 1 << 20, 8 << 20, 32 << 20 };
 
 	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
 		int n = sizes[i] <= (1 << 20) ? 200 : sizes[i] <= (8 << 20) ? 40 : 12;
@@ -403,10 +468,11 @@ int main(int argc, char **argv)
 		/* -q: the fixed cost of an allocation only, with many samples. */
 		c.flags = ION_FLAG_CACHED;
 		c.suffix = "";
-		for (size_t len = 4096; len <= 4096; len *= 16) {
+		for (size_t len = 4096; len <= 65536; len *= 16) {
 			bench_alloc(&c, len, 3000, false);
 			bench_alloc(&c, len, 3000, true);
 		}
+		bench_refused(&c, 3000);
 	}
 	for (int r = 0; r < rounds && !quick; r++) {
 		for (int uc = 0; uc < 2; uc++) {
