@@ -13,7 +13,7 @@ by = defaultdict(list)
 for r in rows:
     by[(r["test"], r["size"], r["allocator"])].append(r["median_us"])
 
-print(f"{'test':<12} {'size':>9} {'ion us':>10} {'dma-heap us':>12} {'ratio':>7}  spread (rounds)")
+print(f"{'test':<20} {'size':>9} {'ion us':>10} {'dma-heap us':>12} {'ratio':>7}  spread (rounds)")
 memset = by.get(("memset", 32 << 20, "cpu"))
 seen = []
 for (test, size, alloc) in by:
@@ -23,7 +23,7 @@ for (test, size, alloc) in by:
     ion, heap = by[(test, size, "ion")], by.get((test, size, "dma-heap"), [])
     ratios = [h / i for i, h in zip(ion, heap) if i > 0]
     spread = f"{min(ratios):.2f}-{max(ratios):.2f} ({len(ratios)})" if ratios else "-"
-    print(f"{test:<12} {size:>9} {statistics.mean(ion):>10.1f} "
+    print(f"{test:<20} {size:>9} {statistics.mean(ion):>10.1f} "
           f"{statistics.mean(heap):>12.1f} {statistics.mean(ratios):>7.2f}  {spread}")
 if memset:
     bw = (32 << 20) / statistics.mean(memset) / 1e3
