@@ -288,8 +288,9 @@ struct window {
 
 /*
  * @frames frames of @len bytes, one every @period_us, PACED_K in flight,
- * for rust-ion (@ion) or the dma-heap. The first PACED_K frames start the
- * stream (nothing to close yet) and are not measured: the figures are the
+ * for rust-ion (@ion) or the dma-heap. The first PACED_K + 1 frames start
+ * the stream (the first PACED_K close nothing, so the next allocation is
+ * the first to follow a close) and are not measured: the figures are the
  * steady state's (the burst measures a stream start). Fills @lat with each
  * ALLOC's latency, if given, and @w. The ring is closed after the window.
  */
@@ -299,10 +300,16 @@ static void paced_run(struct alloc_ctx *c, bool ion, size_t len, int frames,
 	int ring[PACED_K] = { -1, -1, -1, -1 };
 	double next = now_us();
 
-	for (int f = -PACED_K; f < frames; f++) {
-		int slot = (f + PACED_K) % PACED_K, fd;
+	for (int f = -PACED_K - 1; f < frames; f++) {
+		int slot = (f + PACED_K + 1) % PACED_K, fd;
 		double t0;
 
+		/*
+		 * The measured frames start on a fresh schedule, so that a slow
+		 * stream start is not caught up with back to back.
+		 */
+		if (!f)
+			next = now_us() + period_us;
 		sleep_until(next);
 		if (!f) {
 			w->start = now_us();
