@@ -122,10 +122,12 @@ impl Attachment {
         // SAFETY: `table` is unmapped (invariant: `mapped` is `None`).
         unsafe { self.dma_map(m) }?;
         let mut m = m;
-        // SAFETY: `table` was just mapped for `dev`, which is alive.
-        let bounces =
-            unsafe { ffi::rust_ion_sgtable_bounces(self.dev.as_ptr(), self.table.as_raw()) };
-        if m.skips_sync() && bounces {
+        // Only a mapping made without sync can need making again.
+        let bounces = m.skips_sync() && {
+            // SAFETY: `table` was just mapped for `dev`, which is alive.
+            unsafe { ffi::rust_ion_sgtable_bounces(self.dev.as_ptr(), self.table.as_raw()) }
+        };
+        if bounces {
             // SAFETY: mapped just now with `m`.
             unsafe { self.dma_unmap(m) };
             m.attrs &= !SKIP_CPU_SYNC;
