@@ -4,8 +4,10 @@
  * and random mmaps of those fds: random numbers and argument structs,
  * reserved fields, bad pointers (NULL, unmapped, kernel, read-only, a
  * struct that runs off the end of a mapping) and huge counts. Every errno
- * must be one that Documentation/ion.rst lists for that target; anything
- * else fails the test and is printed.
+ * must be one that Documentation/ion.rst lists for that command, and a call
+ * that could not have been valid (a pointer it cannot use, a reserved field
+ * set, an unknown number, a private or out-of-range mmap) must not succeed;
+ * anything else fails the test and is printed.
  *
  *   ION_SEED (default 1), ION_FUZZ_CALLS (default 20000)
  */
@@ -22,17 +24,52 @@ static long calls, bad, ok_calls;
 static long hist[160];
 static uint8_t *page_rw, *page_ro, *edge;
 static int live[MAX_LIVE], nlive;
+static size_t live_len[MAX_LIVE];
+static uint32_t registered;
+static int nheaps;
 
-/* Documentation/ion.rst, "Errors". */
-static const int ion_errs[] = { EINVAL, ENODEV, ENOMEM, EFAULT, EMFILE, ENOTTY };
-static const int buf_errs[] = { EINVAL, EFAULT, ENOMEM, EBADF, EMFILE, EBUSY, ENOTTY };
+/* Documentation/ion.rst, "Errors", per command. */
+static const int alloc_errs[] = { EINVAL, ENODEV, ENOMEM, EFAULT, EMFILE };
+static const int query_errs[] = { EINVAL, EFAULT };
+static const int other_errs[] = { ENOTTY };
+static const int sync_errs[] = { EINVAL, EFAULT };
+static const int name_errs[] = { EINVAL, EFAULT, ENOMEM, EBUSY };
+static const int export_errs[] = { EINVAL, EFAULT, ENOMEM, EMFILE };
+static const int import_errs[] = { EINVAL, EFAULT, ENOMEM, EBADF };
+static const int mmap_errs[] = { EINVAL, ENOMEM };
 
+/* What a pointer allows, as far as this process knows its address space. */
+enum access { NO, YES, UNKNOWN };
+
+static enum access can(const void *ptr, size_t n, int write)
+{
+	uintptr_t p = (uintptr_t)ptr, rw = (uintptr_t)page_rw, ro = (uintptr_t)page_ro;
+
+	if (p >= rw && p < rw + SZ_4K)
+		return p + n <= rw + SZ_4K ? YES : (write ? NO : p + n <= ro + SZ_4K ? YES : NO);
+	if (p >= ro && p < ro + SZ_4K)
+		return !write && p + n <= ro + SZ_4K ? YES : NO;
+	/* NULL, 8 and the kernel's half; the page after page_ro is unmapped. */
+	if (p < SZ_4K || p >= ~(uintptr_t)0 - 4095 || (p >= ro + SZ_4K && p < ro + 2 * SZ_4K))
+		return NO;
+	return UNKNOWN;
+}
+
+/*
+ * Judges one call: a failure must carry an errno of @allowed, and a success
+ * is wrong when @ok_if_success is 0 (the call could not have been valid).
+ */
 static void check(const char *what, unsigned long cmd, int ret, int err,
-		  const int *allowed, int n)
+		  const int *allowed, int n, int ok_if_success)
 {
 	calls++;
 	if (ret >= 0) {
 		ok_calls++;
+		if (!ok_if_success) {
+			bad++;
+			ksft_print_msg("%s %#lx: succeeded (%d) where it must fail\n",
+				       what, cmd, ret);
+		}
 		return;
 	}
 	if (err > 0 && err < (int)ARRAY_SIZE(hist))
@@ -79,9 +116,10 @@ static void random_bytes(void *p, size_t n)
 		b[i] = ion_rand(&r);
 }
 
-static void keep(int fd)
+static void keep(int fd, size_t len)
 {
 	if (nlive < MAX_LIVE) {
+		live_len[nlive] = (len + SZ_4K - 1) & ~(SZ_4K - 1);
 		live[nlive++] = fd;
 		return;
 	}
@@ -91,7 +129,7 @@ static void keep(int fd)
 static void fuzz_alloc(int ion)
 {
 	struct ion_allocation_data *d;
-	int good;
+	int good, ret, valid;
 
 	d = pick_ptr(sizeof(*d), &good);
 	if (good) {
@@ -113,18 +151,29 @@ static void fuzz_alloc(int ion)
 		if (d->len > (16 << 20) && d->len < (1ULL << 34))
 			d->len = 16 << 20;
 	}
-	if (ioctl(ion, ION_IOC_ALLOC, d) < 0) {
-		check("ALLOC", ION_IOC_ALLOC, -1, errno, ion_errs, ARRAY_SIZE(ion_errs));
+	/* The fd is written back: a struct it cannot write must fail. */
+	valid = can(d, sizeof(*d), 1) != NO;
+	if (good)
+		valid = d->len && d->len < (1ULL << 34) && (d->heap_id_mask & registered);
+	ret = ioctl(ion, ION_IOC_ALLOC, d);
+	check("ALLOC", ION_IOC_ALLOC, ret, errno, alloc_errs, ARRAY_SIZE(alloc_errs), valid);
+	if (ret < 0)
 		return;
+	/* Behind a pointer this process does not know, the fd is lost. */
+	if (can(d, sizeof(*d), 0) != YES)
+		return;
+	if (fcntl(d->fd, F_GETFD) >= 0) {
+		keep(d->fd, d->len);
+	} else {
+		bad++;
+		ksft_print_msg("ALLOC succeeded with fd %d, which is not open\n", d->fd);
 	}
-	check("ALLOC", ION_IOC_ALLOC, 0, 0, NULL, 0);
-	keep(d->fd);
 }
 
 static void fuzz_query(int ion)
 {
 	struct ion_heap_query *q;
-	int good;
+	int good, valid;
 
 	q = pick_ptr(sizeof(*q), &good);
 	if (good) {
@@ -147,8 +196,20 @@ static void fuzz_query(int ion)
 			break;
 		}
 	}
+	/*
+	 * cnt is written back; reserved fields must be zero; without a heaps
+	 * array it only counts, with one it fills min(cnt, heaps) entries.
+	 */
+	valid = can(q, sizeof(*q), 1) != NO;
+	if (good) {
+		uint32_t fill = q->cnt < (uint32_t)nheaps ? q->cnt : (uint32_t)nheaps;
+
+		valid = !q->reserved0 && !q->reserved1 && !q->reserved2 &&
+			(!q->heaps || (q->cnt && can((void *)(uintptr_t)q->heaps,
+			 fill * sizeof(struct ion_heap_data), 1) != NO));
+	}
 	check("HEAP_QUERY", ION_IOC_HEAP_QUERY, ioctl(ion, ION_IOC_HEAP_QUERY, q), errno,
-	      ion_errs, ARRAY_SIZE(ion_errs));
+	      query_errs, ARRAY_SIZE(query_errs), valid);
 }
 
 static void fuzz_ion_other(int ion)
@@ -174,12 +235,55 @@ static void fuzz_ion_other(int ion)
 		return;
 	if (good)
 		random_bytes(arg, 64);
-	check("ion ioctl", cmd, ioctl(ion, cmd, arg), errno, ion_errs, ARRAY_SIZE(ion_errs));
+	/* /dev/ion has two ioctls: no other number may succeed. */
+	check("ion ioctl", cmd, ioctl(ion, cmd, arg), errno, other_errs, ARRAY_SIZE(other_errs), 0);
+}
+
+/* A buffer ioctl (the dma-buf core's), judged by what its number is. */
+static void buf_ioctl(int fd, unsigned long cmd, void *arg, int good)
+{
+	int ret = ioctl(fd, cmd, arg), err = errno, valid;
+
+	switch (cmd) {
+	case DMA_BUF_IOCTL_SYNC: {
+		const struct dma_buf_sync *s = arg;
+
+		valid = can(arg, sizeof(*s), 0) != NO;
+		if (good)
+			valid = !(s->flags & ~(uint64_t)(DMA_BUF_SYNC_RW | DMA_BUF_SYNC_END)) &&
+				(s->flags & DMA_BUF_SYNC_RW);
+		check("SYNC", cmd, ret, err, sync_errs, ARRAY_SIZE(sync_errs), valid);
+		break;
+	}
+	case DMA_BUF_SET_NAME_A:
+	case DMA_BUF_SET_NAME_B:
+		/* The name is read up to its NUL, at most DMA_BUF_NAME_LEN. */
+		valid = can(arg, 1, 0) != NO;
+		if (good)
+			valid = strnlen(arg, DMA_BUF_NAME_LEN) < DMA_BUF_NAME_LEN;
+		check("SET_NAME", cmd, ret, err, name_errs, ARRAY_SIZE(name_errs), valid);
+		break;
+	case DMA_BUF_IOCTL_EXPORT_SYNC_FILE: {
+		struct dma_buf_export_sync_file *s = arg;
+
+		check("EXPORT_SYNC_FILE", cmd, ret, err, export_errs, ARRAY_SIZE(export_errs),
+		      can(arg, sizeof(*s), 1) != NO);
+		if (!ret && can(arg, sizeof(*s), 0) == YES)
+			close(s->fd);
+		break;
+	}
+	case DMA_BUF_IOCTL_IMPORT_SYNC_FILE:
+		/* No sync file is open (exported ones are closed at once). */
+		check("IMPORT_SYNC_FILE", cmd, ret, err, import_errs, ARRAY_SIZE(import_errs), 0);
+		break;
+	default:
+		check("dma-buf ioctl", cmd, ret, err, other_errs, ARRAY_SIZE(other_errs), 0);
+	}
 }
 
 static void fuzz_buf(void)
 {
-	int fd = live[ion_rand(&r) % nlive], good;
+	int k = ion_rand(&r) % nlive, fd = live[k], good;
 	unsigned long cmd;
 	void *arg = pick_ptr(64, &good);
 
@@ -217,29 +321,21 @@ static void fuzz_buf(void)
 		off_t off = (ion_rand(&r) % 8) * SZ_4K;
 		int prot = ion_rand(&r) % 2 ? PROT_READ : PROT_READ | PROT_WRITE;
 		int flags = ion_rand(&r) % 4 ? MAP_SHARED : MAP_PRIVATE;
+		size_t pages = (len + SZ_4K - 1) & ~(SZ_4K - 1);
 		void *p = mmap(NULL, len, prot, flags, fd, off);
+		/* Shared, not empty, and inside the buffer. */
+		int valid = flags == MAP_SHARED && len && off + pages <= live_len[k];
 
-		if (p == MAP_FAILED) {
-			check("mmap", flags, -1, errno, buf_errs, ARRAY_SIZE(buf_errs));
-		} else {
-			check("mmap", flags, 0, 0, NULL, 0);
+		check("mmap", flags, p == MAP_FAILED ? -1 : 0, errno, mmap_errs,
+		      ARRAY_SIZE(mmap_errs), valid);
+		if (p != MAP_FAILED)
 			munmap(p, len);
-		}
 		return;
 	}
 	default:
 		cmd = (uint32_t)ion_rand(&r);
 	}
-	if (cmd == DMA_BUF_IOCTL_EXPORT_SYNC_FILE && good) {
-		struct dma_buf_export_sync_file *s = arg;
-		int ret = ioctl(fd, cmd, s);
-
-		check("dma-buf ioctl", cmd, ret, errno, buf_errs, ARRAY_SIZE(buf_errs));
-		if (!ret)
-			close(s->fd);
-		return;
-	}
-	check("dma-buf ioctl", cmd, ioctl(fd, cmd, arg), errno, buf_errs, ARRAY_SIZE(buf_errs));
+	buf_ioctl(fd, cmd, arg, good);
 }
 
 int main(void)
@@ -261,9 +357,25 @@ int main(void)
 	edge = page_rw + SZ_4K;	/* the page after it is unmapped */
 	mprotect(page_ro, SZ_4K, PROT_READ);
 	munmap(page_rw + 2 * SZ_4K, SZ_4K);
+	{
+		struct ion_heap_data h[ION_NUM_HEAP_IDS];
+		int nh = ion_query(ion, h, ION_NUM_HEAP_IDS);
+
+		for (int i = 0; i < nh; i++)
+			registered |= 1U << h[i].heap_id;
+		nheaps = nh;
+	}
 	sys = ion_heap_by_type(ion, ION_HEAP_TYPE_SYSTEM);
-	for (int i = 0; i < 4; i++)
-		keep(ion_alloc(ion, SZ_4K << i, 1U << sys, i % 2));
+	if (sys < 0)
+		ksft_exit_fail_msg("no system heap\n");
+	/* The buffers to fuzz: without them the buffer half fuzzes nothing. */
+	for (int i = 0; i < 4; i++) {
+		int fd = ion_alloc(ion, SZ_4K << i, 1U << sys, i % 2);
+
+		if (fd < 0)
+			ksft_exit_fail_msg("ALLOC %lu: %s\n", SZ_4K << i, strerror(-fd));
+		keep(fd, SZ_4K << i);
+	}
 	for (long i = 0; i < n; i++) {
 		switch (ion_rand(&r) % 6) {
 		case 0:
@@ -285,6 +397,7 @@ int main(void)
 
 			close(live[k]);
 			live[k] = live[--nlive];
+			live_len[k] = live_len[nlive];
 		}
 	}
 	ksft_print_msg("ion_fuzz%s: seed %llu, %ld calls, %ld succeeded; errnos:",

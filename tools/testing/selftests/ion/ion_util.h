@@ -58,36 +58,46 @@ static inline int ion_heap_by_type(int ion, uint32_t type)
 	return -1;
 }
 
-/* A value from /sys/kernel/debug/ion/stats, or LLONG_MIN if absent. */
+/*
+ * A value from /sys/kernel/debug/ion/stats. Every test compares these, and
+ * a key that is missing (the file, the heap or the counter gone) must not
+ * read the same on both sides of a comparison: it ends the process with
+ * SIGABRT, which the kselftest harness reports as a failed test and a
+ * plain kselftest as a plan that was not finished.
+ */
 static inline long long ion_stat(const char *key)
 {
 	char line[256], k[200];
-	long long v, ret = -(1LL << 62);
+	long long v;
+	int found = 0;
 	FILE *f = fopen(ION_STATS, "r");
 
-	if (!f)
-		return ret;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "%199s %lld", k, &v) == 2 && !strcmp(k, key))
-			ret = v;
-	fclose(f);
-	return ret;
+	if (f) {
+		while (!found && fgets(line, sizeof(line), f))
+			found = sscanf(line, "%199s %lld", k, &v) == 2 && !strcmp(k, key);
+		fclose(f);
+	}
+	if (!found) {
+		fprintf(stdout, "# %s: no key %s\n", ION_STATS, key);
+		fflush(stdout);
+		abort();
+	}
+	return v;
 }
 
-/* heap.<name>.<what> for the heap with @id. */
+/* heap.<name>.<what> for the heap with @id; as ion_stat() if there is none. */
 static inline long long ion_heap_stat(int ion, int id, const char *what)
 {
 	struct ion_heap_data h[ION_NUM_HEAP_IDS];
 	int n = ion_query(ion, h, ION_NUM_HEAP_IDS);
 	char key[128];
 
-	for (int i = 0; i < n; i++) {
-		if ((int)h[i].heap_id != id)
-			continue;
-		snprintf(key, sizeof(key), "heap.%s.%s", h[i].name, what);
-		return ion_stat(key);
-	}
-	return -(1LL << 62);
+	snprintf(key, sizeof(key), "heap.id%d.%.40s", id, what);
+	for (int i = 0; i < n; i++)
+		if ((int)h[i].heap_id == id)
+			snprintf(key, sizeof(key), "heap.%.*s.%.40s", MAX_HEAP_NAME,
+				 h[i].name, what);
+	return ion_stat(key);
 }
 
 static inline int dmabuf_sync(int fd, uint64_t flags)
