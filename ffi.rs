@@ -87,6 +87,10 @@ extern "C" {
     pub(crate) fn rust_ion_invalidate_vmap(vaddr: *mut c_void, size: c_int);
     pub(crate) fn rust_ion_flush_vmap(vaddr: *mut c_void, size: c_int);
     pub(crate) fn rust_ion_dma_to_virt(dev: *mut device, addr: dma_addr_t) -> *mut c_void;
+    pub(crate) fn rust_ion_dma_to_phys(
+        dev: *mut device,
+        addr: dma_addr_t,
+    ) -> kernel::bindings::phys_addr_t;
     pub(crate) fn rust_ion_swiotlb_forced(dev: *mut device) -> bool;
     pub(crate) fn rust_ion_sgtable_bounces(dev: *mut device, sgt: *mut sg_table) -> bool;
     pub(crate) fn rust_ion_test_dev_direct(dev: *mut device);
@@ -157,6 +161,10 @@ extern "C" {
         size: usize,
     );
     pub(crate) fn rust_ion_pool_destroy(pool: *mut GenPool);
+}
+
+// Pages and physical addresses: the reserved heaps and the KUnit tests.
+extern "C" {
     pub(crate) fn rust_ion_phys_to_page(addr: kernel::bindings::phys_addr_t) -> *mut page;
     pub(crate) fn rust_ion_page_to_phys(page: *mut page) -> kernel::bindings::phys_addr_t;
 }

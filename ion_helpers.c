@@ -131,6 +131,12 @@ void *rust_ion_dma_to_virt(struct device *dev, dma_addr_t addr)
 	return phys_to_virt(dma_to_phys(dev, addr));
 }
 
+/* For the self-test: the physical address behind a device (bus) address. */
+phys_addr_t rust_ion_dma_to_phys(struct device *dev, dma_addr_t addr)
+{
+	return dma_to_phys(dev, addr);
+}
+
 /*
  * Whether the mapping of @sgt for @dev goes through bounce buffers, so that
  * the device sees copies that only the DMA API's syncs keep current, even

@@ -39,6 +39,7 @@ void rust_ion_vunmap(const void *addr);
 void rust_ion_invalidate_vmap(void *vaddr, int size);
 void rust_ion_flush_vmap(void *vaddr, int size);
 void *rust_ion_dma_to_virt(struct device *dev, dma_addr_t addr);
+phys_addr_t rust_ion_dma_to_phys(struct device *dev, dma_addr_t addr);
 bool rust_ion_swiotlb_forced(struct device *dev);
 bool rust_ion_sgtable_bounces(struct device *dev, struct sg_table *sgt);
 void rust_ion_test_dev_direct(struct device *dev);

@@ -58,6 +58,10 @@ module! {
             default: false,
             description: "Zero pool pages when they leave the pool instead of in the background zeroer after free (default off)",
         },
+        kunit_warn: bool {
+            default: false,
+            description: "Test only: the KUnit case rust_ion_sizes.warns_only_when_asked WARNs, so that a test run proves it sees kernel warnings",
+        },
     },
 }
 
