@@ -164,6 +164,7 @@ extern "C" {
 }
 
 // Pages and physical addresses: the reserved heaps and the KUnit tests.
+#[allow(improper_ctypes)]
 extern "C" {
     pub(crate) fn rust_ion_phys_to_page(addr: kernel::bindings::phys_addr_t) -> *mut page;
     pub(crate) fn rust_ion_page_to_phys(page: *mut page) -> kernel::bindings::phys_addr_t;

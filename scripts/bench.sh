@@ -9,7 +9,6 @@
 . "$(dirname "$0")/lib.sh"
 
 rounds=${1:-3}
-[ -n "${RUST_ION_ARGS:-}" ] && export RUST_ION_APPEND="rust_ion.args=$RUST_ION_ARGS"
 "$TOP/scripts/buildroot.sh"
 # The x86_64 guest runs where KVM is usable (lib.sh: kvm_usable); elsewhere
 # RUST_ION_BENCH_GUESTS=x86 runs it under TCG, which is no closer to hardware.

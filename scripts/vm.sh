@@ -38,8 +38,8 @@ busybox() {
 }
 
 # Debian's trinity (arm64) and the C library it links, for the debug guest.
-# A missing package is no error here: the guest then reports trinity as
-# not run, and the test run fails on it (see scripts/report.py).
+# The debug kernel's manifest (scripts/manifest.txt) expects it: a package
+# that cannot be fetched stops the run here, with the reason.
 trinity_into() {
 	local r=$1 d=$CACHE/trinity-arm64
 	[ "$flavour" = x86 ] && return 0
@@ -47,7 +47,8 @@ trinity_into() {
 		rm -rf "$d"
 		mkdir -p "$d"
 		(cd "$d" && inroot apt-get download -qq -o APT::Sandbox::User=root \
-			trinity:arm64 libc6:arm64 >&2) || return 0
+			trinity:arm64 libc6:arm64 >&2) ||
+			die "trinity: apt-get download trinity:arm64 libc6:arm64 failed; the $flavour kernel's robustness run needs it (is a Debian mirror configured in apt?)"
 		inroot sh -c "for p in '$d'/*.deb; do dpkg-deb -x \"\$p\" '$d'; done"
 	fi
 	mkdir -p "$r/lib/aarch64-linux-gnu" "$r/etc"
@@ -148,12 +149,26 @@ cma=64M
 # the default area, each big enough for the kernel's dma-heap selftest
 # (32 x 1 MiB at once).
 [ "$flavour" = x86 ] && cma=128M
-append="console=$console cma=$cma panic=-1 quiet $bounce rust_ion.mode=$mode kunit.filter_glob=rust_ion*"
-# x86 has no device tree to name a carveout: carve it out of CMA, as a board
-# without the node would, so that the carveout variants run there too.
-carve=
-[ "$flavour" = x86 ] && [ "$mode" = test ] && carve=rust_ion.args=carveout_cma_mb=40
-append="$append rust_ion.rounds=${RUST_ION_BENCH_ROUNDS:-1} ${RUST_ION_APPEND:-$carve}"
+# Every kernel message at warning level and above goes to the console as it
+# happens (loglevel=5: levels 0-4), so that report.py judges each one even
+# if no dmesg dump follows; the log buffer (8 MiB) is large enough that a
+# whole boot never wraps it, and the guest checks that it did not.
+append="console=$console cma=$cma panic=-1 loglevel=5 log_buf_len=8M $bounce"
+append="$append rust_ion.mode=$mode kunit.filter_glob=rust_ion*"
+# The heaps the guest must find (ion_test's expected_heaps): the test
+# device tree's on arm64; on x86, which has no device tree, the carveout is
+# carved out of CMA, as on a board without the node, so that the carveout
+# variants run there too.
+heaps=dt
+margs=${RUST_ION_ARGS:-}
+if [ "$flavour" = x86 ]; then
+	heaps=x86
+	[ "$mode" = test ] && margs=carveout_cma_mb=40${margs:+,$margs}
+fi
+# RUST_ION_ARGS: more module parameters, comma-separated (kunit_warn=1
+# makes a KUnit case WARN: a red run).
+[ -n "$margs" ] && append="$append rust_ion.args=$margs"
+append="$append rust_ion.heaps=$heaps rust_ion.rounds=${RUST_ION_BENCH_ROUNDS:-1} ${RUST_ION_APPEND:-}"
 # RUST_ION_BENCH_ARGS=-q: options for ion_bench, comma-separated.
 [ -n "${RUST_ION_BENCH_ARGS:-}" ] && append="$append rust_ion.bench=$RUST_ION_BENCH_ARGS"
 if [ -n "$robust" ]; then
