@@ -150,22 +150,31 @@ mod buffer {
         unsafe { buf.attach(1, dev.0)? };
         // SAFETY: As above.
         unsafe { buf.attach(2, dev.0)? };
-        assert_eq!(buf.attachment_counts(), (2, 0));
+        // Recorded first and asserted once the device is gone (see
+        // swiotlb_shows_that_syncs_move_data), so that a failure here does
+        // not leave the device registered for the next test.
+        let mut seen = [false; 9];
+        seen[0] = buf.attachment_counts() == (2, 0);
         let t = buf.map(1, Direction::BIDIRECTIONAL, 0)?;
-        assert_eq!(buf.attachment_counts(), (2, 1));
-        assert_eq!(buf.map(1, Direction::BIDIRECTIONAL, 0).err(), Some(EBUSY));
-        assert_eq!(buf.map(3, Direction::BIDIRECTIONAL, 0).err(), Some(EINVAL));
-        assert_eq!(buf.unmap(2, t).err(), Some(EINVAL));
+        seen[1] = buf.attachment_counts() == (2, 1);
+        seen[2] = buf.map(1, Direction::BIDIRECTIONAL, 0).err() == Some(EBUSY);
+        seen[3] = buf.map(3, Direction::BIDIRECTIONAL, 0).err() == Some(EINVAL);
+        seen[4] = buf.unmap(2, t).err() == Some(EINVAL);
         buf.unmap(1, t)?;
-        assert_eq!(buf.unmap(1, t).err(), Some(EINVAL));
-        assert_eq!(buf.attachment_counts(), (2, 0));
+        seen[5] = buf.unmap(1, t).err() == Some(EINVAL);
+        seen[6] = buf.attachment_counts() == (2, 0);
         // A detach without unmap still undoes the mapping.
         buf.map(2, Direction::TO_DEVICE, 0)?;
         buf.detach(2);
         buf.detach(1);
-        assert_eq!(buf.attachment_counts(), (0, 0));
-        assert_eq!(counter(&stats::MAPS) - maps, 2);
-        assert_eq!(counter(&stats::UNMAPS) - unmaps, 2);
+        seen[7] = buf.attachment_counts() == (0, 0);
+        seen[8] = (
+            counter(&stats::MAPS) - maps,
+            counter(&stats::UNMAPS) - unmaps,
+        ) == (2, 2);
+        drop(buf);
+        drop(dev);
+        assert_eq!(seen, [true; 9]);
         Ok(())
     }
 
@@ -177,7 +186,10 @@ mod buffer {
         let dev = TestDev::direct()?;
         let bounced = counter(&stats::BOUNCED_MAPS);
         let heap = system_heap()?;
-        for (flags, expect) in [(ION_FLAG_CACHED, 1), (0, 0)] {
+        // (syncs for the CPU, for the device) per buffer, asserted once the
+        // device is gone.
+        let mut got = [(0, 0); 2];
+        for (g, flags) in got.iter_mut().zip([ION_FLAG_CACHED, 0]) {
             let buf = Buffer::new(&heap, 4 * PAGE_SIZE, flags)?;
             // SAFETY: `dev` outlives the attachments, detached by drop.
             unsafe { buf.attach(1, dev.0)? };
@@ -190,10 +202,14 @@ mod buffer {
             );
             buf.cpu_access(true, Direction::BIDIRECTIONAL);
             buf.cpu_access(false, Direction::BIDIRECTIONAL);
-            assert_eq!(counter(&stats::SYNCS_FOR_CPU) - cpu, expect);
-            assert_eq!(counter(&stats::SYNCS_FOR_DEVICE) - devs, expect);
+            *g = (
+                counter(&stats::SYNCS_FOR_CPU) - cpu,
+                counter(&stats::SYNCS_FOR_DEVICE) - devs,
+            );
             buf.unmap(1, t)?;
         }
+        drop(dev);
+        assert_eq!(got, [(1, 1), (0, 0)]);
         assert_eq!(counter(&stats::BOUNCED_MAPS), bounced);
         Ok(())
     }
@@ -322,14 +338,14 @@ mod buffer {
             )
         };
         let mut seen = [dev_phys == own_phys, false, false, false];
-        let mut dev_page = if seen[0] {
+        let alias = if seen[0] {
             // SAFETY: `dev_phys` is the physical address of `page`.
-            unsafe { ffi::rust_ion_phys_to_page(dev_phys) }
+            let mut dev_page = unsafe { ffi::rust_ion_phys_to_page(dev_phys) };
+            // SAFETY: One page, which `buf` keeps alive until `vunmap` below.
+            NonNull::new(unsafe { ffi::rust_ion_vmap(&mut dev_page, 1, false) })
         } else {
-            core::ptr::null_mut()
+            None
         };
-        // SAFETY: One page, which `buf` keeps alive until `vunmap` below.
-        let alias = NonNull::new(unsafe { ffi::rust_ion_vmap(&mut dev_page, 1, false) });
         if let Some(devp) = alias {
             // SAFETY: `page` belongs to `buf`, which outlives this use.
             let cpu = unsafe { bindings::kmap_local_page(page.as_ptr()) }.cast::<u8>();
