@@ -153,7 +153,7 @@ cma=64M
 # happens (loglevel=5: levels 0-4), so that report.py judges each one even
 # if no dmesg dump follows; the log buffer (8 MiB) is large enough that a
 # whole boot never wraps it, and the guest checks that it did not.
-append="console=$console cma=$cma panic=-1 loglevel=5 log_buf_len=8M $bounce"
+append="console=$console cma=$cma panic=-1 loglevel=5 log_buf_len=${RUST_ION_LOG_BUF:-8M} $bounce"
 append="$append rust_ion.mode=$mode kunit.filter_glob=rust_ion*"
 # The heaps the guest must find (ion_test's expected_heaps): the test
 # device tree's on arm64; on x86, which has no device tree, the carveout is
