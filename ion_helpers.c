@@ -21,6 +21,8 @@
 #include <linux/scatterlist.h>
 #include <linux/swiotlb.h>
 #include <linux/vmalloc.h>
+#include <kunit/test.h>
+#include <kunit/test-bug.h>
 
 #include "ion_helpers.h"
 
@@ -174,6 +176,15 @@ void rust_ion_test_dev_direct(struct device *dev)
 #ifdef CONFIG_SWIOTLB
 	dev->dma_io_tlb_mem = NULL;
 #endif
+}
+
+/* For the self-test: kunit_mark_skipped() on the running KUnit case, if any. */
+void rust_ion_kunit_skip(const char *why)
+{
+	struct kunit *test = kunit_get_current_test();
+
+	if (test)
+		kunit_mark_skipped(test, "%s", why);
 }
 
 bool rust_ion_swiotlb_forced(struct device *dev)
@@ -365,16 +376,25 @@ struct cma *rust_ion_default_cma_area(void)
 	return dev_get_cma_area(NULL);
 }
 
+/* <linux/cma.h> has no stubs: without CONFIG_CMA there is no area to use. */
 struct page *rust_ion_cma_alloc(struct cma *cma, unsigned long count,
 				unsigned int align)
 {
+#ifdef CONFIG_CMA
 	return cma_alloc(cma, count, align, true);
+#else
+	return NULL;
+#endif
 }
 
 bool rust_ion_cma_release(struct cma *cma, struct page *page,
 			  unsigned long count)
 {
+#ifdef CONFIG_CMA
 	return cma_release(cma, page, count);
+#else
+	return false;
+#endif
 }
 
 #ifdef CONFIG_DMABUF_HEAPS

@@ -41,6 +41,7 @@ void rust_ion_flush_vmap(void *vaddr, int size);
 void *rust_ion_dma_to_virt(struct device *dev, dma_addr_t addr);
 phys_addr_t rust_ion_dma_to_phys(struct device *dev, dma_addr_t addr);
 bool rust_ion_swiotlb_forced(struct device *dev);
+void rust_ion_kunit_skip(const char *why);
 bool rust_ion_sgtable_bounces(struct device *dev, struct sg_table *sgt);
 void rust_ion_test_dev_direct(struct device *dev);
 unsigned long rust_ion_totalram_pages(void);

@@ -77,10 +77,10 @@ mod buffer {
     /// # Invariants
     ///
     /// `0` is a registered root device, unregistered on drop.
-    struct TestDev(NonNull<bindings::device>);
+    pub(super) struct TestDev(pub(super) NonNull<bindings::device>);
 
     impl TestDev {
-        fn new() -> Result<Self> {
+        pub(super) fn new() -> Result<Self> {
             // SAFETY: The name is a valid C string; no owner module is needed
             // for a device that lives only inside this test.
             let d = unsafe {
@@ -112,11 +112,11 @@ mod buffer {
         }
     }
 
-    fn system_heap() -> Result<Arc<heaps::Heap>> {
+    pub(super) fn system_heap() -> Result<Arc<heaps::Heap>> {
         heaps::system_heap(crate::heaps::system::PoolConfig::DEFAULT)
     }
 
-    fn counter(c: &stats::Counter) -> i64 {
+    pub(super) fn counter(c: &stats::Counter) -> i64 {
         c.load(Relaxed)
     }
 
@@ -265,52 +265,6 @@ mod buffer {
             .all(|&b| b == v)
     }
 
-    /// With swiotlb=force a mapping bounces: the device sees a copy that
-    /// only the DMA API's syncs update, so the syncs become observable. An
-    /// uncached buffer's bounced mapping must move data like a cached one's.
-    ///
-    /// KUnit assertions end the test without unwinding, so every check is
-    /// recorded first and asserted after the buffers and device are gone.
-    #[test]
-    fn swiotlb_shows_that_syncs_move_data() -> Result {
-        let dev = TestDev::new()?;
-        // SAFETY: The device is registered.
-        let forced = unsafe { ffi::rust_ion_swiotlb_forced(dev.0.as_ptr()) };
-        // This test needs swiotlb=force on the kernel command line.
-        assert!(forced);
-        let heap = system_heap()?;
-        let syncs = (
-            counter(&stats::SYNCS_FOR_CPU),
-            counter(&stats::SYNCS_FOR_DEVICE),
-        );
-        let maps = (counter(&stats::MAPS), counter(&stats::UNMAPS));
-        let bounced = counter(&stats::BOUNCED_MAPS);
-        let mut seen = [[false; 7]; 2];
-        for (s, flags) in seen.iter_mut().zip([ION_FLAG_CACHED, 0]) {
-            step_sync(&heap, &dev, flags, s)?;
-            s[6] = step_unmap(&heap, &dev, flags)?;
-        }
-        pr_info!(
-            "swiotlb test: maps +{}, unmaps +{}, bounced_maps +{}, syncs_for_cpu +{}, syncs_for_device +{}\n",
-            counter(&stats::MAPS) - maps.0,
-            counter(&stats::UNMAPS) - maps.1,
-            counter(&stats::BOUNCED_MAPS) - bounced,
-            counter(&stats::SYNCS_FOR_CPU) - syncs.0,
-            counter(&stats::SYNCS_FOR_DEVICE) - syncs.1
-        );
-        // A failed assertion ends the test on the spot: let go of the
-        // device first, so that the next test can register its own.
-        drop(dev);
-        assert_eq!(seen, [[true; 7]; 2]);
-        // Two uncached mappings bounced; each of the two step_syncs synced
-        // once each way.
-        assert_eq!(counter(&stats::BOUNCED_MAPS) - bounced, 2);
-        assert_eq!(counter(&stats::SYNCS_FOR_CPU) - syncs.0, 2);
-        assert_eq!(counter(&stats::SYNCS_FOR_DEVICE) - syncs.1, 2);
-        assert_eq!(heap.bytes.load(Relaxed), 0);
-        Ok(())
-    }
-
     /// A device that reaches the pages sees an uncached buffer's CPU writes
     /// at once and its own writes land in the pages: no sync, no bounce.
     ///
@@ -430,7 +384,7 @@ mod buffer {
 
     /// end_cpu_access moves CPU writes to the device, begin_cpu_access moves
     /// device writes to the CPU, and neither happens before the call.
-    fn step_sync(
+    pub(super) fn step_sync(
         heap: &Arc<heaps::Heap>,
         dev: &TestDev,
         flags: u32,
@@ -462,7 +416,7 @@ mod buffer {
 
     /// Maps a buffer with its attributes, writes on the device side and
     /// unmaps; returns whether the write reached the CPU's page.
-    fn step_unmap(heap: &Arc<heaps::Heap>, dev: &TestDev, flags: u32) -> Result<bool> {
+    pub(super) fn step_unmap(heap: &Arc<heaps::Heap>, dev: &TestDev, flags: u32) -> Result<bool> {
         let buf = Buffer::new(heap, PAGE_SIZE, flags)?;
         // SAFETY: `dev` outlives the attachment, detached when `buf` drops.
         unsafe { buf.attach(1, dev.0)? };
@@ -476,5 +430,67 @@ mod buffer {
         // SAFETY: From `kmap_local_page` in `addresses`.
         unsafe { bindings::kunmap_local(cpu.cast()) };
         Ok(copied)
+    }
+}
+
+/// The case that needs every DMA mapping to bounce (`swiotlb=force` on the
+/// kernel command line), in a suite of its own: without it, it is skipped.
+#[kunit_tests(rust_ion_swiotlb)]
+mod swiotlb {
+    use super::buffer::{counter, step_sync, step_unmap, system_heap, TestDev};
+    use crate::{ffi, stats, stats::Relaxed, uapi::ION_FLAG_CACHED};
+    use kernel::prelude::*;
+
+    /// With swiotlb=force a mapping bounces: the device sees a copy that
+    /// only the DMA API's syncs update, so the syncs become observable. An
+    /// uncached buffer's bounced mapping must move data like a cached one's.
+    ///
+    /// KUnit assertions end the test without unwinding, so every check is
+    /// recorded first and asserted after the buffers and device are gone.
+    #[test]
+    fn swiotlb_shows_that_syncs_move_data() -> Result {
+        let dev = TestDev::new()?;
+        // SAFETY: The device is registered.
+        if !unsafe { ffi::rust_ion_swiotlb_forced(dev.0.as_ptr()) } {
+            drop(dev);
+            // SAFETY: A C string, read during the call.
+            unsafe {
+                ffi::rust_ion_kunit_skip(
+                    c"needs swiotlb=force on the kernel command line".as_char_ptr(),
+                )
+            };
+            return Ok(());
+        }
+        let heap = system_heap()?;
+        let syncs = (
+            counter(&stats::SYNCS_FOR_CPU),
+            counter(&stats::SYNCS_FOR_DEVICE),
+        );
+        let maps = (counter(&stats::MAPS), counter(&stats::UNMAPS));
+        let bounced = counter(&stats::BOUNCED_MAPS);
+        let mut seen = [[false; 7]; 2];
+        for (s, flags) in seen.iter_mut().zip([ION_FLAG_CACHED, 0]) {
+            step_sync(&heap, &dev, flags, s)?;
+            s[6] = step_unmap(&heap, &dev, flags)?;
+        }
+        pr_info!(
+            "swiotlb test: maps +{}, unmaps +{}, bounced_maps +{}, syncs_for_cpu +{}, syncs_for_device +{}\n",
+            counter(&stats::MAPS) - maps.0,
+            counter(&stats::UNMAPS) - maps.1,
+            counter(&stats::BOUNCED_MAPS) - bounced,
+            counter(&stats::SYNCS_FOR_CPU) - syncs.0,
+            counter(&stats::SYNCS_FOR_DEVICE) - syncs.1
+        );
+        // A failed assertion ends the test on the spot: let go of the
+        // device first, so that the next test can register its own.
+        drop(dev);
+        assert_eq!(seen, [[true; 7]; 2]);
+        // Two uncached mappings bounced; each of the two step_syncs synced
+        // once each way.
+        assert_eq!(counter(&stats::BOUNCED_MAPS) - bounced, 2);
+        assert_eq!(counter(&stats::SYNCS_FOR_CPU) - syncs.0, 2);
+        assert_eq!(counter(&stats::SYNCS_FOR_DEVICE) - syncs.1, 2);
+        assert_eq!(heap.bytes.load(Relaxed), 0);
+        Ok(())
     }
 }

@@ -30,6 +30,7 @@ pub(crate) struct Node {
     /// `rust-ion,chunk-size`, 0 if absent.
     pub(crate) chunk_size: u32,
     /// The CMA area that `memory-region` names (cma).
+    #[cfg_attr(not(CONFIG_ION_RS_HEAP_CMA), allow(dead_code))]
     pub(crate) cma: Option<NonNull<ffi::Cma>>,
 }
 
