@@ -15,11 +15,45 @@ MOD=$("$TOP/scripts/module.sh" "$flavour" "$BUILD")
 OUT=$CACHE/out/${RUST_ION_OUT:-$flavour}
 mkdir -p "$OUT"
 
+# The selftests build as the kselftest target they are (lib.mk), from the
+# kernel tree: tools/testing/selftests/ion there is a directory of links to
+# this work tree's files, so that its "include ../lib.mk" finds the
+# kernel's. Static arm64 (or x86_64) binaries against this kernel's uapi
+# headers (KHDR_INCLUDES); ion_test and ion_fuzz also for 32-bit ARM,
+# linked against Debian's armhf glibc as a board's 32-bit programs are. The
+# kernel's own dmabuf-heaps selftest builds from its own directory. The
+# guest runs them in groups (see scripts/guest/init).
 userspace() {
-	local cross=(CROSS_COMPILE=aarch64-linux-gnu-)
-	[ "$flavour" = x86 ] && cross=(CROSS_COMPILE= CROSS_COMPILE32=)
-	inroot make -s -C "$TOP/tools/testing/selftests/ion" "${cross[@]}" \
-		O="$OUT/tests" KSRC="$(readlink -f "$BUILD/source")"
+	local src ksft t cross=aarch64-linux-gnu- cross32=arm-linux-gnueabihf-
+	src=$(readlink -f "$BUILD/source")
+	ksft=$src/tools/testing/selftests/ion
+	[ "$flavour" = x86 ] && cross= cross32=
+	mkdir -p "$ksft"
+	find "$ksft" -maxdepth 1 -type l -delete
+	ln -s "$TOP"/tools/testing/selftests/ion/* "$ksft"/
+	inroot make -s -C "$src" O="$BUILD" ARCH="$(karch "$flavour")" LLVM=1 headers
+	local hdr="-isystem $BUILD/usr/include" k=(ION_UAPI="$TOP/uapi" USERLDFLAGS=-static)
+	mkdir -p "$OUT/tests/ksft" "$OUT/tests/ksft32"
+	inroot make -s -C "$ksft" CROSS_COMPILE="$cross" OUTPUT="$OUT/tests/ksft" \
+		KHDR_INCLUDES="$hdr" "${k[@]}"
+	inroot make -s -C "$src/tools/testing/selftests/dmabuf-heaps" CROSS_COMPILE="$cross" \
+		OUTPUT="$OUT/tests/ksft" KHDR_INCLUDES="$hdr"
+	rm -rf "$OUT"/tests/{selftests,robust,bin,faces,direct}
+	mkdir -p "$OUT"/tests/{selftests,robust,bin,faces,direct}
+	for t in ion_pool_test ion_test ion_unload_test; do
+		cp "$OUT/tests/ksft/$t" "$OUT/tests/selftests/"
+	done
+	for t in ion_stress ion_fault_test ion_fuzz ion_insmod_walk; do
+		cp "$OUT/tests/ksft/$t" "$OUT/tests/robust/"
+	done
+	cp "$OUT"/tests/ksft/{ion_tool,ion_bench} "$OUT/tests/bin/"
+	cp "$OUT"/tests/ksft/{ion_dma_heap_test,dmabuf-heap} "$OUT/tests/faces/"
+	cp "$OUT/tests/ksft/ion_vivid_test" "$OUT/tests/direct/"
+	[ -n "$cross32" ] || return 0
+	inroot make -s -C "$ksft" CROSS_COMPILE="$cross32" OUTPUT="$OUT/tests/ksft32" \
+		ION_UAPI="$TOP/uapi" "$OUT/tests/ksft32/ion_test" "$OUT/tests/ksft32/ion_fuzz"
+	cp "$OUT/tests/ksft32/ion_test" "$OUT/tests/selftests/ion_test32"
+	cp "$OUT/tests/ksft32/ion_fuzz" "$OUT/tests/robust/ion_fuzz32"
 }
 
 # The guest's busybox: arm64 from the build root; amd64 fetched beside it.
@@ -97,7 +131,7 @@ initramfs() {
 robust=
 [ "$flavour" = debug ] && [ "$mode" = test ] && robust=1
 [ -n "${RUST_ION_ROBUST:-}" ] && [ "$mode" != run ] && robust=1
-step "build guest userspace" userspace
+step "build guest userspace" userspace >&2
 step "pack initramfs" initramfs
 
 mem=1G
