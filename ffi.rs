@@ -92,7 +92,10 @@ extern "C" {
         addr: dma_addr_t,
     ) -> kernel::bindings::phys_addr_t;
     pub(crate) fn rust_ion_swiotlb_forced(dev: *mut device) -> bool;
-    pub(crate) fn rust_ion_kunit_skip(why: *const kernel::ffi::c_char);
+    pub(crate) fn rust_ion_kunit_skip(
+        test: *mut kernel::bindings::kunit,
+        why: *const kernel::ffi::c_char,
+    );
     pub(crate) fn rust_ion_sgtable_bounces(dev: *mut device, sgt: *mut sg_table) -> bool;
     pub(crate) fn rust_ion_test_dev_direct(dev: *mut device);
     pub(crate) fn rust_ion_totalram_pages() -> c_ulong;

@@ -44,9 +44,16 @@ REPORTS = [
 ]
 REPORT = re.compile("|".join(REPORTS))
 TRACE = re.compile(r"Call [Tt]race:")
-ALLOC_FAILURE = re.compile(r"page allocation failure|vmalloc error")
+ALLOC_FAILURE = re.compile(r"page allocation failure|vmalloc error|"
+                           r"jump_label may not work properly")
+# The kernel's own WARNs that follow an injected allocation failure in the
+# module loader: jump_label_module_notify() warns when it cannot allocate a
+# module's jump-label entries, and jump_label_del_module() then warns that
+# the key was never linked.
+ALLOC_FAILURE_WARN = re.compile(r"WARNING: kernel/jump_label\.c:\d+ at jump_label_(module_notify|del_module)\+")
 # Sections that inject allocation failures on purpose: the kernel's own
-# report of one (warn_alloc, then a stack dump) is expected inside them.
+# report of one (warn_alloc, or the WARNs above, then a stack dump) is
+# expected inside them.
 INJECTING = {"ion_insmod_walk"}
 
 
@@ -102,6 +109,10 @@ def judge(name, path, want):
         if injected and ALLOC_FAILURE.search(ln):
             since_alloc_report = 0
         since_alloc_report += 1
+        if injected and since_alloc_report < 40 and ALLOC_FAILURE_WARN.search(ln):
+            # Its own stack dump follows.
+            since_alloc_report = 0
+            continue
         if injected and since_alloc_report < 40 and TRACE.search(ln):
             continue
         if REPORT.search(ln):

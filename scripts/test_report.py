@@ -40,6 +40,15 @@ ok 2 b
 @@@ DONE
 """
 
+# What the kernel prints when an injected allocation failure hits a module's
+# jump-label entries during load: expected inside the insmod walk only.
+JUMP_LABEL_WARN = """[  153.76] Failed to allocate memory: jump_label may not work properly.
+[  153.76] WARNING: kernel/jump_label.c:829 at jump_label_module_notify+0xa6c/0xacc, CPU#1: ion_insmod_walk/1646
+[  153.76] Call trace:
+[  153.77] WARNING: kernel/jump_label.c:783 at jump_label_del_module+0x520/0x684, CPU#1: ion_insmod_walk/1646
+[  153.77] Call trace:
+"""
+
 # (what, how the good log is changed, expected exit: 0 green, 1 red, and a
 # line of the report that says why)
 CASES = [
@@ -65,6 +74,8 @@ CASES = [
     ("a self-detected RCU stall", lambda s: s.replace("@@@ DONE", "[    9.0] rcu: \t0-....: (1 GPs behind) self-detected stall on CPU\n@@@ DONE"), 1, "self-detected stall on CPU"),
     ("dropped console messages", lambda s: s.replace("@@@ DONE", "[    9.0] ** 12 printk messages dropped **\n@@@ DONE"), 1, "printk messages dropped"),
     ("a guest that did not finish", lambda s: s.replace("@@@ DONE\n", ""), 1, "the guest did not finish"),
+    ("the kernel's jump-label WARN outside an injecting section",
+     lambda s: s.replace("ok 1 a\n", "ok 1 a\n" + JUMP_LABEL_WARN), 1, "jump_label_module_notify"),
     ("a program that exits non-zero", lambda s: s.replace("prog rc=0", "prog rc=1"), 1, "prog: exit status 1"),
 ]
 
@@ -85,13 +96,18 @@ def run(log, manifest, need_all=False, boots=("boot",)):
 
 
 def main():
-    cases = CASES + [("a boot left out under --all", None, 1, "every boot of the manifest ran (left out: other)")]
+    cases = CASES + [("a boot left out under --all", None, 1, "every boot of the manifest ran (left out: other)"),
+                     ("the kernel's jump-label WARN inside the insmod walk", "walk", 0, "sections: 4 of 4")]
     print("TAP version 13")
     print(f"1..{len(cases)}")
     bad = 0
     for i, (what, change, want, why) in enumerate(cases, 1):
         if change is None:
             rc, out = run(GOOD, MANIFEST + "other prog 1 0\n", need_all=True)
+        elif change == "walk":
+            walk = ("@@@ BEGIN kselftest ion_insmod_walk\n1..1\n" + JUMP_LABEL_WARN +
+                    "ok 1 walk\n@@@ END kselftest ion_insmod_walk rc=0\n@@@ DONE")
+            rc, out = run(GOOD.replace("@@@ DONE", walk), MANIFEST + "boot ion_insmod_walk 1 0\n")
         else:
             rc, out = run(change(GOOD), MANIFEST)
         ok = (rc != 0) == (want != 0) and why in out
