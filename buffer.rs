@@ -53,6 +53,17 @@ impl Direction {
     }
 }
 
+/// Whom a sync makes the memory coherent for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SyncFor {
+    /// The CPU, before it reads or writes (`begin_cpu_access`): what the
+    /// devices wrote becomes visible to it.
+    Cpu,
+    /// The devices, once the CPU is done (`end_cpu_access`): what the CPU
+    /// wrote reaches them.
+    Device,
+}
+
 /// `DMA_ATTR_SKIP_CPU_SYNC`, as the attribute word holds it.
 const SKIP_CPU_SYNC: usize = bindings::DMA_ATTR_SKIP_CPU_SYNC as usize;
 
@@ -181,7 +192,7 @@ impl Attachment {
     ///
     /// A one-way mapping is synced in its own direction: the DMA API allows
     /// no other, and the other way has nothing to move.
-    fn sync(&self, for_cpu: bool, dir: Direction, cached: bool) {
+    fn sync(&self, to: SyncFor, dir: Direction, cached: bool) {
         let Some(m) = self.mapped else {
             return;
         };
@@ -195,20 +206,22 @@ impl Attachment {
         };
         // SAFETY: `table` is mapped for `dev` (invariant), which is alive.
         unsafe {
-            if for_cpu {
-                ffi::rust_ion_sync_sgtable_for_cpu(self.dev.as_ptr(), self.table.as_raw(), dir.0);
-            } else {
-                ffi::rust_ion_sync_sgtable_for_device(
+            match to {
+                SyncFor::Cpu => ffi::rust_ion_sync_sgtable_for_cpu(
                     self.dev.as_ptr(),
                     self.table.as_raw(),
                     dir.0,
-                );
+                ),
+                SyncFor::Device => ffi::rust_ion_sync_sgtable_for_device(
+                    self.dev.as_ptr(),
+                    self.table.as_raw(),
+                    dir.0,
+                ),
             }
         }
-        if for_cpu {
-            stats::SYNCS_FOR_CPU.add(1, stats::Relaxed);
-        } else {
-            stats::SYNCS_FOR_DEVICE.add(1, stats::Relaxed);
+        match to {
+            SyncFor::Cpu => stats::SYNCS_FOR_CPU.add(1, stats::Relaxed),
+            SyncFor::Device => stats::SYNCS_FOR_DEVICE.add(1, stats::Relaxed),
         }
     }
 }
@@ -389,22 +402,21 @@ impl Buffer {
         a.unmap()
     }
 
-    /// Makes the buffer coherent for the CPU (`for_cpu`) or for devices.
-    pub(crate) fn cpu_access(&self, for_cpu: bool, dir: Direction) {
+    /// Makes the buffer coherent for the CPU or for the devices.
+    pub(crate) fn cpu_access(&self, to: SyncFor, dir: Direction) {
         let inner = self.inner.lock();
         if let Some(v) = &inner.vmap {
             let len = self.len as i32;
             // SAFETY: `vaddr` maps `len` bytes (invariant of `Vmap`).
             unsafe {
-                if for_cpu {
-                    ffi::rust_ion_invalidate_vmap(v.vaddr.as_ptr(), len);
-                } else {
-                    ffi::rust_ion_flush_vmap(v.vaddr.as_ptr(), len);
+                match to {
+                    SyncFor::Cpu => ffi::rust_ion_invalidate_vmap(v.vaddr.as_ptr(), len),
+                    SyncFor::Device => ffi::rust_ion_flush_vmap(v.vaddr.as_ptr(), len),
                 }
             }
         }
         for a in inner.attachments.iter() {
-            a.sync(for_cpu, dir, self.cached());
+            a.sync(to, dir, self.cached());
         }
     }
 

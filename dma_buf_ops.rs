@@ -10,7 +10,7 @@
 //! reference to the dma-buf (fd, mapping or importer) is gone, and that
 //! drops the `Arc`. Every other callback runs between export and release.
 
-use crate::buffer::{Buffer, Direction};
+use crate::buffer::{Buffer, Direction, SyncFor};
 use core::ptr::NonNull;
 use kernel::{
     bindings,
@@ -200,14 +200,19 @@ unsafe extern "C" fn release(dmabuf: *mut bindings::dma_buf) {
     drop(unsafe { Arc::from_raw((*dmabuf).priv_.cast::<Buffer>()) });
 }
 
-fn cpu_access(
+/// The CPU-access trampolines' common body.
+///
+/// # Safety
+///
+/// `dmabuf` is a dma-buf from [`export`] that is not released.
+unsafe fn cpu_access(
     dmabuf: *mut bindings::dma_buf,
     dir: bindings::dma_data_direction,
-    for_cpu: bool,
+    to: SyncFor,
 ) -> c_int {
-    // SAFETY: Called from the CPU-access trampolines only, on live dma-bufs.
+    // SAFETY: By the caller.
     let buf = unsafe { buffer(dmabuf) };
-    errno(Direction::from_raw(dir).map(|d| buf.cpu_access(for_cpu, d)))
+    errno(Direction::from_raw(dir).map(|d| buf.cpu_access(to, d)))
 }
 
 /// `dma_buf_ops.begin_cpu_access`.
@@ -220,7 +225,8 @@ unsafe extern "C" fn begin_cpu_access(
     dmabuf: *mut bindings::dma_buf,
     dir: bindings::dma_data_direction,
 ) -> c_int {
-    cpu_access(dmabuf, dir, true)
+    // SAFETY: The core passes a live dma-buf from `export` (see above).
+    unsafe { cpu_access(dmabuf, dir, SyncFor::Cpu) }
 }
 
 /// `dma_buf_ops.end_cpu_access`.
@@ -233,7 +239,8 @@ unsafe extern "C" fn end_cpu_access(
     dmabuf: *mut bindings::dma_buf,
     dir: bindings::dma_data_direction,
 ) -> c_int {
-    cpu_access(dmabuf, dir, false)
+    // SAFETY: The core passes a live dma-buf from `export` (see above).
+    unsafe { cpu_access(dmabuf, dir, SyncFor::Device) }
 }
 
 /// `dma_buf_ops.mmap`.

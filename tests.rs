@@ -58,7 +58,7 @@ mod sizes {
 #[kunit_tests(rust_ion_buffer)]
 mod buffer {
     use crate::{
-        buffer::{Buffer, Direction},
+        buffer::{Buffer, Direction, SyncFor},
         ffi, heaps, stats,
         stats::Relaxed,
         uapi::ION_FLAG_CACHED,
@@ -200,8 +200,8 @@ mod buffer {
                 counter(&stats::SYNCS_FOR_CPU),
                 counter(&stats::SYNCS_FOR_DEVICE),
             );
-            buf.cpu_access(true, Direction::BIDIRECTIONAL);
-            buf.cpu_access(false, Direction::BIDIRECTIONAL);
+            buf.cpu_access(SyncFor::Cpu, Direction::BIDIRECTIONAL);
+            buf.cpu_access(SyncFor::Device, Direction::BIDIRECTIONAL);
             *g = (
                 counter(&stats::SYNCS_FOR_CPU) - cpu,
                 counter(&stats::SYNCS_FOR_DEVICE) - devs,
@@ -345,14 +345,14 @@ mod buffer {
             unsafe {
                 if dir == Direction::TO_DEVICE {
                     fill(cpu, 0x11, N);
-                    buf.cpu_access(true, Direction::FROM_DEVICE);
-                    buf.cpu_access(false, Direction::BIDIRECTIONAL);
+                    buf.cpu_access(SyncFor::Cpu, Direction::FROM_DEVICE);
+                    buf.cpu_access(SyncFor::Device, Direction::BIDIRECTIONAL);
                     seen[i] = all(devp, 0x11, N);
                 } else {
                     fill(devp, 0x22, N);
-                    buf.cpu_access(true, Direction::TO_DEVICE);
+                    buf.cpu_access(SyncFor::Cpu, Direction::TO_DEVICE);
                     seen[i] = all(cpu, 0x22, N);
-                    buf.cpu_access(false, Direction::BIDIRECTIONAL);
+                    buf.cpu_access(SyncFor::Device, Direction::BIDIRECTIONAL);
                 }
                 bindings::kunmap_local(cpu.cast());
             }
@@ -400,11 +400,11 @@ mod buffer {
         unsafe {
             fill(cpu, 0xa5, N);
             seen[0] = !all(devp, 0xa5, N);
-            buf.cpu_access(false, bidi);
+            buf.cpu_access(SyncFor::Device, bidi);
             seen[1] = all(devp, 0xa5, N);
             fill(devp, 0x5a, N);
             seen[2] = all(cpu, 0xa5, N);
-            buf.cpu_access(true, bidi);
+            buf.cpu_access(SyncFor::Cpu, bidi);
             seen[3] = all(cpu, 0x5a, N);
             bindings::kunmap_local(cpu.cast());
         }

@@ -130,7 +130,8 @@ impl WorkItem for Pools {
         let dev = this.clean_dev.load(Relaxed);
         while let Some((i, page)) = this.pop_pending() {
             let order = order_of(i);
-            zero(page, order);
+            // SAFETY: A pending run is the pools' alone once popped.
+            unsafe { zero(page, order) };
             let chunk = Chunk::new(page, PAGE_SIZE << order);
             let clean = is_uncached(i) && !dev.is_null() && {
                 // SAFETY: `dev` is the module's device (see
@@ -145,7 +146,8 @@ impl WorkItem for Pools {
             if l.runs[i].push_within_capacity(Run { page, clean }).is_err() {
                 l.pages -= 1 << order;
                 drop(l);
-                free(page, order);
+                // SAFETY: The run is ours (popped above) and goes nowhere else.
+                unsafe { free(page, order) };
             }
         }
     }
@@ -252,7 +254,8 @@ impl Pools {
         };
         self.hits[i].add(1, Relaxed);
         if dirty {
-            zero(run.page, order);
+            // SAFETY: The run was taken from the pools: it is ours alone.
+            unsafe { zero(run.page, order) };
         }
         let mut chunk = Chunk::new(run.page, PAGE_SIZE << order);
         chunk.clean = run.clean && !dirty;
@@ -317,7 +320,8 @@ impl Pools {
                 let Some(p) = p else { break };
                 l.pages -= 1 << order;
                 // Freeing pages does not sleep: fine under the spinlock.
-                free(p, order);
+                // SAFETY: Popped from the pools, so ours, and dropped here.
+                unsafe { free(p, order) };
                 freed += 1 << order;
             }
         }
@@ -357,13 +361,25 @@ impl Pools {
     }
 }
 
-fn free(page: NonNull<bindings::page>, order: u32) {
-    // SAFETY: The caller owns the run, allocated with this order.
+/// Gives a run back to the page allocator.
+///
+/// # Safety
+///
+/// The caller owns the run at `page`, allocated with `order`, and gives it
+/// up: nothing uses it afterwards.
+unsafe fn free(page: NonNull<bindings::page>, order: u32) {
+    // SAFETY: By the caller.
     unsafe { bindings::__free_pages(page.as_ptr(), order) };
 }
 
-fn zero(page: NonNull<bindings::page>, order: u32) {
-    // SAFETY: The run of `1 << order` pages is owned by the caller.
+/// Zeroes a run.
+///
+/// # Safety
+///
+/// The caller owns the run of `1 << order` pages at `page`, and nothing
+/// else reads or writes it meanwhile.
+unsafe fn zero(page: NonNull<bindings::page>, order: u32) {
+    // SAFETY: By the caller.
     unsafe { ffi::rust_ion_zero_pages(page.as_ptr(), 1 << order) };
 }
 
