@@ -8,9 +8,8 @@
 //! logic lives in `buffer.rs`, `dma_buf_ops.rs` and `heaps/`.
 
 // With CLIPPY=1 the kernel warns on undocumented unsafe blocks; here both
-// lints are errors. A
-// function that dereferences a raw pointer it is given is `unsafe fn`,
-// whether or not clippy can see it (it checks only public functions).
+// lints are errors. A function that dereferences a raw pointer it is given
+// is `unsafe fn`, whether or not clippy sees it (it checks public ones).
 #![deny(clippy::not_unsafe_ptr_arg_deref, clippy::undocumented_unsafe_blocks)]
 
 mod buffer;

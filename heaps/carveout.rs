@@ -5,7 +5,7 @@
 //! buffer is freed.
 
 use super::{pool::Region, HeapOps};
-use crate::sg::{Chunk, Chunks};
+use crate::sg::Chunks;
 use kernel::{page::PAGE_SIZE, prelude::*};
 
 pub(crate) struct CarveoutHeap {
@@ -35,21 +35,12 @@ impl HeapOps for CarveoutHeap {
     }
 
     fn allocate(&self, len: usize, _cached: bool) -> Result<Chunks> {
-        let page = self.region.alloc(len).ok_or(ENOMEM)?;
-        let chunk = Chunk::new(page, len);
-        let mut v = Chunks::new();
-        if let Err(e) = v.push(chunk, GFP_KERNEL) {
-            // SAFETY: Just allocated from this region, not handed out.
-            unsafe { self.region.free(page, len) };
-            return Err(e.into());
-        }
-        Ok(v)
+        self.region.take(1, len)
     }
 
     fn free(&self, chunks: &mut Chunks, _cached: bool) {
-        for c in chunks.drain_all() {
-            // SAFETY: Every chunk came from `allocate` on this region.
-            unsafe { self.region.free(c.page, c.len) };
-        }
+        // SAFETY: `chunks` came from `allocate`, so from this region
+        // (`HeapOps::free`), and is given up.
+        unsafe { self.region.give_back(chunks) };
     }
 }

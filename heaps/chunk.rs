@@ -6,7 +6,7 @@
 //! they are; chunks are zeroed when freed.
 
 use super::{pool::Region, HeapOps};
-use crate::sg::{Chunk, Chunks};
+use crate::sg::Chunks;
 use kernel::{page::PAGE_SIZE, prelude::*};
 
 /// The chunk size when the node does not say.
@@ -57,30 +57,12 @@ impl HeapOps for ChunkHeap {
         // that no division (and no panic path for a zero divisor) is here.
         let n = (len >> self.chunk.trailing_zeros())
             + usize::from(len & self.chunk.wrapping_sub(1) != 0);
-        let mut chunks = Chunks::with_capacity(n, GFP_KERNEL)?;
-        for _ in 0..n {
-            let Some(page) = self.region.alloc(self.chunk) else {
-                self.free(&mut chunks, false);
-                return Err(ENOMEM);
-            };
-            // Capacity was reserved for all `n`.
-            if chunks
-                .push_within_capacity(Chunk::new(page, self.chunk))
-                .is_err()
-            {
-                // SAFETY: Just allocated from this region, not handed out.
-                unsafe { self.region.free(page, self.chunk) };
-                self.free(&mut chunks, false);
-                return Err(ENOMEM);
-            }
-        }
-        Ok(chunks)
+        self.region.take(n, self.chunk)
     }
 
     fn free(&self, chunks: &mut Chunks, _cached: bool) {
-        for c in chunks.drain_all() {
-            // SAFETY: Every chunk came from `allocate` on this region.
-            unsafe { self.region.free(c.page, c.len) };
-        }
+        // SAFETY: `chunks` came from `allocate`, so from this region
+        // (`HeapOps::free`), and is given up.
+        unsafe { self.region.give_back(chunks) };
     }
 }

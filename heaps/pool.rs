@@ -9,7 +9,10 @@
 //! (module parameter `carveout_cma_mb`). It never points at arbitrary
 //! physical memory.
 
-use crate::ffi;
+use crate::{
+    ffi,
+    sg::{Chunk, Chunks},
+};
 use core::ptr::NonNull;
 use kernel::{bindings, ffi::c_ulong, page::PAGE_SIZE, prelude::*};
 
@@ -148,6 +151,45 @@ impl Region {
             ffi::rust_ion_zero_pages(page.as_ptr(), (size / PAGE_SIZE) as c_ulong);
             let addr = ffi::rust_ion_page_to_phys(page.as_ptr());
             ffi::rust_ion_pool_free(self.pool.as_ptr(), addr, size);
+        }
+    }
+
+    /// `count` runs of `size` bytes each, each contiguous: the carveout
+    /// heap takes one run of the whole length, the chunk heap one per
+    /// chunk. `ENOMEM` with nothing taken if the region cannot give them
+    /// all.
+    pub(crate) fn take(&self, count: usize, size: usize) -> Result<Chunks> {
+        let mut runs = Chunks::with_capacity(count, GFP_KERNEL)?;
+        for _ in 0..count {
+            let Some(page) = self.alloc(size) else {
+                // SAFETY: Every run in `runs` was taken above, from here.
+                unsafe { self.give_back(&mut runs) };
+                return Err(ENOMEM);
+            };
+            // Never fails: there is capacity for all `count`.
+            if runs.push_within_capacity(Chunk::new(page, size)).is_err() {
+                // SAFETY: Just allocated from this region, not handed out;
+                // every run in `runs` was taken above, from here.
+                unsafe {
+                    self.free(page, size);
+                    self.give_back(&mut runs);
+                }
+                return Err(ENOMEM);
+            }
+        }
+        Ok(runs)
+    }
+
+    /// Gives back every run of `runs`, leaving it empty.
+    ///
+    /// # Safety
+    ///
+    /// Every run of `runs` must come from [`Region::take`] on this region
+    /// and must not be used afterwards.
+    pub(crate) unsafe fn give_back(&self, runs: &mut Chunks) {
+        for c in runs.drain_all() {
+            // SAFETY: From one `alloc` of `c.len` bytes here (caller).
+            unsafe { self.free(c.page, c.len) };
         }
     }
 }
