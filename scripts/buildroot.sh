@@ -8,7 +8,7 @@ PKGS="make gcc libc6-dev clang-19 lld-19 llvm-19 libclang-19-dev bindgen
 rustc rust-src rustfmt rust-clippy flex bison bc libelf-dev libssl-dev cpio kmod
 python3 perl qemu-system-arm qemu-system-x86 device-tree-compiler busybox-static:arm64
 gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf
-libc6-dev-armhf-cross xz-utils dwarves dt-schema"
+libc6-dev-armhf-cross xz-utils dwarves dt-schema rsync"
 stamp=$ROOT/.rust-ion-stamp
 want=$(echo "$PKGS" | sha256sum | cut -c1-16)
 

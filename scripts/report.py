@@ -122,7 +122,7 @@ def judge(name, path, want):
     sections = {}
     section = None
     plan = seen = 0
-    skipped_all = False
+    skipped_all = runner = False
     in_dmesg = finished = False
     heaps = None
     kunit_suite = None
@@ -148,7 +148,7 @@ def judge(name, path, want):
             if section:
                 close_section(None)
             section, plan, seen = m.group(1), None, 0
-            skipped_all = False
+            skipped_all = runner = False
             if section in sections:
                 result(False, f"{section}: ran twice")
             sections[section] = [0, 0, False]
@@ -166,6 +166,19 @@ def judge(name, path, want):
             heaps = m.group(1)
             continue
         if section:
+            # kselftest's runner (run_kselftest.sh): after its header, the
+            # program's own TAP comes prefixed "# ", and the runner's
+            # verdict on the program ends it.
+            if re.match(r"^# selftests: \S+: \S+$", ln):
+                runner, plan = True, None
+                continue
+            if runner:
+                if not ln.startswith("# "):
+                    m = RESULT.match(ln)
+                    if m and m.group(1) == "not ok":
+                        result(False, f"{section}: kselftest runner: {m.group(3)} {m.group(5) or ''}".rstrip())
+                    continue
+                ln = ln[2:]
             m = re.match(r"^1\.\.0 # SKIP\b(.*)$", ln)
             if m:
                 # A whole program skipped: the manifest says whether it may.

@@ -19,6 +19,7 @@ boot  @heaps 0:sys
 boot  prog   2 0
 boot  maybe  1 1 whole-skip
 boot  kunit:suite 1 0
+boot  wrapped 2 0
 """
 
 GOOD = """rust_ion.mode=test
@@ -34,6 +35,19 @@ GOOD = """rust_ion.mode=test
 ok 1 a
 ok 2 b
 @@@ END kselftest prog rc=0
+@@@ BEGIN kselftest wrapped
+TAP version 13
+1..1
+# timeout set to 600
+# selftests: ion: wrapped
+# TAP version 13
+# 1..2
+# # a comment
+# ok 1 x
+# ok 2 y
+ok 1 selftests: ion: wrapped
+# Totals: pass:1 fail:0 xfail:0 xpass:0 skip:0 error:0
+@@@ END kselftest wrapped rc=0
 @@@ BEGIN kselftest maybe
 1..0 # SKIP no such feature
 @@@ END kselftest maybe rc=4
@@ -52,7 +66,7 @@ JUMP_LABEL_WARN = """[  153.76] Failed to allocate memory: jump_label may not wo
 # (what, how the good log is changed, expected exit: 0 green, 1 red, and a
 # line of the report that says why)
 CASES = [
-    ("a good log is green", lambda s: s, 0, "sections: 3 of 3 expected ran"),
+    ("a good log is green", lambda s: s, 0, "sections: 4 of 4 expected ran"),
     ("a missing section", lambda s: s.replace("@@@ BEGIN kselftest maybe\n1..0 # SKIP no such feature\n@@@ END kselftest maybe rc=4\n", ""), 1, "section maybe did not run"),
     ("a plan of 1..0", lambda s: s.replace("1..2\nok 1 a\nok 2 b\n", "1..0\n"), 1, "section prog has 0 results"),
     ("a whole-program skip the manifest does not allow",
@@ -76,6 +90,10 @@ CASES = [
     ("a guest that did not finish", lambda s: s.replace("@@@ DONE\n", ""), 1, "the guest did not finish"),
     ("the kernel's jump-label WARN outside an injecting section",
      lambda s: s.replace("ok 1 a\n", "ok 1 a\n" + JUMP_LABEL_WARN), 1, "jump_label_module_notify"),
+    ("a failure inside kselftest's runner", lambda s: s.replace("# ok 2 y", "# not ok 2 y"), 1, "wrapped: y"),
+    ("a short plan inside kselftest's runner", lambda s: s.replace("# ok 2 y\n", ""), 1, "wrapped: plan 2, 1 results"),
+    ("the runner's own verdict", lambda s: s.replace("ok 1 selftests: ion: wrapped", "not ok 1 selftests: ion: wrapped # exit=1"), 1,
+     "kselftest runner: selftests: ion: wrapped"),
     ("a program that exits non-zero", lambda s: s.replace("prog rc=0", "prog rc=1"), 1, "prog: exit status 1"),
 ]
 
@@ -97,7 +115,7 @@ def run(log, manifest, need_all=False, boots=("boot",)):
 
 def main():
     cases = CASES + [("a boot left out under --all", None, 1, "every boot of the manifest ran (left out: other)"),
-                     ("the kernel's jump-label WARN inside the insmod walk", "walk", 0, "sections: 4 of 4")]
+                     ("the kernel's jump-label WARN inside the insmod walk", "walk", 0, "sections: 5 of 5")]
     print("TAP version 13")
     print(f"1..{len(cases)}")
     bad = 0

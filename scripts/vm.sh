@@ -15,40 +15,39 @@ MOD=$("$TOP/scripts/module.sh" "$flavour" "$BUILD")
 OUT=$CACHE/out/${RUST_ION_OUT:-$flavour}
 mkdir -p "$OUT"
 
-# The selftests build as the kselftest target they are (lib.mk), from the
-# kernel tree: tools/testing/selftests/ion there is a directory of links to
-# this work tree's files, so that its "include ../lib.mk" finds the
-# kernel's. Static arm64 (or x86_64) binaries against this kernel's uapi
-# headers (KHDR_INCLUDES); ion_test and ion_fuzz also for 32-bit ARM,
-# linked against Debian's armhf glibc as a board's 32-bit programs are. The
-# kernel's own dmabuf-heaps selftest builds from its own directory. The
-# guest runs them in groups (see scripts/guest/init).
+# The selftests build and install as the kselftest target they are, from
+# the kernel tree's own tools/testing/selftests/Makefile, together with the
+# kernel's dmabuf-heaps selftest: run_kselftest.sh, its runner and
+# kselftest-list.txt go to the guest's /kselftest, which runs each program
+# of TEST_GEN_PROGS through the runner. In the kernel tree,
+# tools/testing/selftests/ion is a directory of links to this work tree's
+# files, so that its "include ../lib.mk" finds the kernel's (a link to the
+# directory would resolve outside the tree). Static arm64 (or x86_64)
+# binaries against this kernel's uapi headers (KHDR_INCLUDES); ion_test and
+# ion_fuzz also for 32-bit ARM, linked against Debian's armhf glibc as a
+# board's 32-bit programs are.
 userspace() {
-	local src ksft t cross=aarch64-linux-gnu- cross32=arm-linux-gnueabihf-
+	local src ksft inst=$OUT/tests/kselftest cross=aarch64-linux-gnu- cross32=arm-linux-gnueabihf-
 	src=$(readlink -f "$BUILD/source")
 	ksft=$src/tools/testing/selftests/ion
 	[ "$flavour" = x86 ] && cross= cross32=
-	mkdir -p "$ksft"
+	mkdir -p "$ksft" "$OUT/tests/ksft32"
 	find "$ksft" -maxdepth 1 -type l -delete
 	ln -s "$TOP"/tools/testing/selftests/ion/* "$ksft"/
 	inroot make -s -C "$src" O="$BUILD" ARCH="$(karch "$flavour")" LLVM=1 headers
-	local hdr="-isystem $BUILD/usr/include" k=(ION_UAPI="$TOP/uapi" USERLDFLAGS=-static)
-	mkdir -p "$OUT/tests/ksft" "$OUT/tests/ksft32"
-	inroot make -s -C "$ksft" CROSS_COMPILE="$cross" OUTPUT="$OUT/tests/ksft" \
-		KHDR_INCLUDES="$hdr" "${k[@]}"
-	inroot make -s -C "$src/tools/testing/selftests/dmabuf-heaps" CROSS_COMPILE="$cross" \
-		OUTPUT="$OUT/tests/ksft" KHDR_INCLUDES="$hdr"
+	rm -rf "$inst"
+	inroot make -s -C "$src/tools/testing/selftests" TARGETS="ion dmabuf-heaps" install \
+		O="$OUT/tests/ksft-build" KSFT_INSTALL_PATH="$inst" ARCH="$(karch "$flavour")" \
+		CROSS_COMPILE="$cross" KHDR_INCLUDES="-isystem $BUILD/usr/include" \
+		ION_UAPI="$TOP/uapi" USERLDFLAGS=-static
+	# The programs that TEST_GEN_PROGS does not run, in the guest's groups.
 	rm -rf "$OUT"/tests/{selftests,robust,bin,faces,direct}
 	mkdir -p "$OUT"/tests/{selftests,robust,bin,faces,direct}
-	for t in ion_pool_test ion_test ion_unload_test; do
-		cp "$OUT/tests/ksft/$t" "$OUT/tests/selftests/"
-	done
-	for t in ion_stress ion_fault_test ion_fuzz ion_insmod_walk; do
-		cp "$OUT/tests/ksft/$t" "$OUT/tests/robust/"
-	done
-	cp "$OUT"/tests/ksft/{ion_tool,ion_bench} "$OUT/tests/bin/"
-	cp "$OUT"/tests/ksft/{ion_dma_heap_test,dmabuf-heap} "$OUT/tests/faces/"
-	cp "$OUT/tests/ksft/ion_vivid_test" "$OUT/tests/direct/"
+	cp "$inst/ion/ion_unload_test" "$OUT/tests/selftests/"
+	cp "$inst/ion/ion_insmod_walk" "$OUT/tests/robust/"
+	cp "$inst"/ion/{ion_tool,ion_bench} "$OUT/tests/bin/"
+	cp "$inst/ion/ion_dma_heap_test" "$OUT/tests/faces/"
+	cp "$inst/ion/ion_vivid_test" "$OUT/tests/direct/"
 	[ -n "$cross32" ] || return 0
 	inroot make -s -C "$ksft" CROSS_COMPILE="$cross32" OUTPUT="$OUT/tests/ksft32" \
 		ION_UAPI="$TOP/uapi" "$OUT/tests/ksft32/ion_test" "$OUT/tests/ksft32/ion_fuzz"
@@ -114,6 +113,7 @@ initramfs() {
 		cp -L "$ROOT"/usr/arm-linux-gnueabihf/lib/lib{c,m}.so.6 "$r/lib/arm-linux-gnueabihf/"
 	fi
 	cp "$MOD/ion_rs.ko" "$r/lib/modules/"
+	cp -r "$OUT/tests/kselftest" "$r/kselftest"
 	cp "$OUT"/tests/bin/* "$r/bin/"
 	cp "$OUT"/tests/selftests/* "$r/tests/"
 	mkdir -p "$r/faces" "$r/direct"
