@@ -360,10 +360,20 @@ TEST_F(vivid, loops_through_the_importers_mapping)
 		ASSERT_LE(0, i) TH_LOG("DQBUF: %s", strerror(-i));
 		frames++;
 		ASSERT_EQ(0, dmabuf_sync(self->fds[1][i], DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ));
-		if (!memcmp(self->maps[1][i], self->pattern, self->sizeimage))
+		if (!memcmp(self->maps[1][i], self->pattern, self->sizeimage)) {
 			good++;
-		else
+		} else {
+			/* What came instead, for a run that never sees the pattern. */
+			const uint8_t *f = self->maps[1][i];
+			size_t first = 0;
+
+			while (first < self->sizeimage && f[first] == self->pattern[first])
+				first++;
+			if (frames <= 2 || frames == MAX_FRAMES)
+				TH_LOG("frame %d: differs from byte %zu: %02x, not %02x",
+				       frames, first, f[first], self->pattern[first]);
 			good = 0;
+		}
 		ASSERT_EQ(0, dmabuf_sync(self->fds[1][i], DMA_BUF_SYNC_END | DMA_BUF_SYNC_READ));
 		ASSERT_EQ(0, qbuf(self->cap, CAP, i, self->fds[1][i], self->size, 0));
 	}
