@@ -275,7 +275,11 @@ impl IonFile {
             let addr = usize::try_from(q.heaps).map_err(|_| EFAULT)?;
             let mut out =
                 UserSlice::new(UserPtr::from_addr(addr), n * size_of::<IonHeapData>()).writer();
-            for h in heaps.iter().take(n) {
+            // Lowest id first: Ion-era userspace sizes its array for the
+            // five standard types (ION_HEAP_TYPE_CUSTOM) and looks there for
+            // a heap by type, so ids 0-4 must come first on a board with
+            // more heaps. ALLOC still tries a mask highest id first.
+            for h in heaps.iter().rev().take(n) {
                 // Every byte that reaches userspace is set: the name is
                 // NUL-padded and the reserved fields are zero.
                 let mut name = [0u8; uapi::MAX_HEAP_NAME];

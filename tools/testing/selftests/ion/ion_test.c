@@ -61,6 +61,34 @@ TEST(heap_query_count)
 	close(ion);
 }
 
+/*
+ * Ion-era userspace sizes its HEAP_QUERY array for the five standard types
+ * (ION_HEAP_TYPE_CUSTOM entries) and looks in it for a heap by type: the
+ * answer comes lowest id first, so on the eight-heap test board those five
+ * are ids 0 to 4, one heap of each standard type.
+ */
+TEST(heap_query_of_five_finds_the_standard_heaps)
+{
+	struct ion_heap_data h[ION_HEAP_TYPE_CUSTOM];
+	struct ion_heap_query q = { .cnt = ION_HEAP_TYPE_CUSTOM, .heaps = (uintptr_t)h };
+	const char *which = getenv("ION_HEAPS");
+	int ion = open_ion(_metadata);
+
+	ASSERT_EQ(0, ioctl(ion, ION_IOC_HEAP_QUERY, &q));
+	ASSERT_LE(1, q.cnt);
+	ASSERT_GE(ION_HEAP_TYPE_CUSTOM, q.cnt);
+	for (unsigned int i = 1; i < q.cnt; i++)
+		ASSERT_LT(h[i - 1].heap_id, h[i].heap_id);
+	if (which && !strcmp(which, "dt")) {
+		ASSERT_EQ(ION_HEAP_TYPE_CUSTOM, q.cnt);
+		for (unsigned int i = 0; i < q.cnt; i++) {
+			ASSERT_EQ(i, h[i].heap_id);
+			ASSERT_EQ(i, h[i].type);
+		}
+	}
+	close(ion);
+}
+
 TEST(heap_query_records)
 {
 	struct ion_heap_data h[ION_NUM_HEAP_IDS + 1];
@@ -80,9 +108,9 @@ TEST(heap_query_records)
 		ASSERT_EQ(0, h[i].reserved1);
 		ASSERT_EQ(0, h[i].reserved2);
 		ASSERT_GT(ION_NUM_HEAP_IDS, h[i].heap_id);
-		/* Ids are unique, highest first. */
+		/* Ids are unique, lowest first. */
 		if (i)
-			ASSERT_GT(h[i - 1].heap_id, h[i].heap_id);
+			ASSERT_LT(h[i - 1].heap_id, h[i].heap_id);
 		if (h[i].heap_id == 0) {
 			ASSERT_STREQ("ion_system_heap", h[i].name);
 			ASSERT_EQ(ION_HEAP_TYPE_SYSTEM, h[i].type);
@@ -94,7 +122,7 @@ TEST(heap_query_records)
 		int first = -1;
 
 		for (unsigned int i = 0; i < q.cnt; i++)
-			if (h[i].type == t)
+			if (h[i].type == t && (first < 0 || (int)h[i].heap_id < first))
 				first = h[i].heap_id;
 		if (first >= 0)
 			ASSERT_EQ(t, first);
@@ -313,14 +341,14 @@ struct want_heap {
  * node (display-cma-heap names itself).
  */
 static const struct want_heap dt_heaps[] = {
-	{ 12, ION_HEAP_TYPE_CHUNK, "video_chunk_heap" },
-	{ 6, ION_HEAP_TYPE_DMA, "display_cma_heap" },
-	{ 5, ION_HEAP_TYPE_CARVEOUT, "camera_carveout_heap" },
-	{ 4, ION_HEAP_TYPE_DMA, "ion_cma_heap" },
-	{ 3, ION_HEAP_TYPE_CHUNK, "ion_chunk_heap" },
-	{ 2, ION_HEAP_TYPE_CARVEOUT, "ion_carveout_heap" },
-	{ 1, ION_HEAP_TYPE_SYSTEM_CONTIG, "ion_system_contig_heap" },
 	{ 0, ION_HEAP_TYPE_SYSTEM, "ion_system_heap" },
+	{ 1, ION_HEAP_TYPE_SYSTEM_CONTIG, "ion_system_contig_heap" },
+	{ 2, ION_HEAP_TYPE_CARVEOUT, "ion_carveout_heap" },
+	{ 3, ION_HEAP_TYPE_CHUNK, "ion_chunk_heap" },
+	{ 4, ION_HEAP_TYPE_DMA, "ion_cma_heap" },
+	{ 5, ION_HEAP_TYPE_CARVEOUT, "camera_carveout_heap" },
+	{ 6, ION_HEAP_TYPE_DMA, "display_cma_heap" },
+	{ 12, ION_HEAP_TYPE_CHUNK, "video_chunk_heap" },
 };
 
 /*
@@ -329,10 +357,10 @@ static const struct want_heap dt_heaps[] = {
  * chunk heap.
  */
 static const struct want_heap x86_heaps[] = {
-	{ 4, ION_HEAP_TYPE_DMA, "ion_cma_heap" },
-	{ 2, ION_HEAP_TYPE_CARVEOUT, "ion_carveout_heap" },
-	{ 1, ION_HEAP_TYPE_SYSTEM_CONTIG, "ion_system_contig_heap" },
 	{ 0, ION_HEAP_TYPE_SYSTEM, "ion_system_heap" },
+	{ 1, ION_HEAP_TYPE_SYSTEM_CONTIG, "ion_system_contig_heap" },
+	{ 2, ION_HEAP_TYPE_CARVEOUT, "ion_carveout_heap" },
+	{ 4, ION_HEAP_TYPE_DMA, "ion_cma_heap" },
 };
 
 /*
