@@ -165,11 +165,11 @@ extern "C" {
         size: usize,
     );
     pub(crate) fn rust_ion_pool_destroy(pool: *mut GenPool);
+    pub(crate) fn rust_ion_phys_to_page(addr: kernel::bindings::phys_addr_t) -> *mut page;
 }
 
-// Pages and physical addresses: the reserved heaps and the KUnit tests.
+// A page's physical address: the reserved heaps and the KUnit tests.
 #[allow(improper_ctypes)]
 extern "C" {
-    pub(crate) fn rust_ion_phys_to_page(addr: kernel::bindings::phys_addr_t) -> *mut page;
     pub(crate) fn rust_ion_page_to_phys(page: *mut page) -> kernel::bindings::phys_addr_t;
 }

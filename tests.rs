@@ -292,9 +292,9 @@ mod buffer {
             )
         };
         let mut seen = [dev_phys == own_phys, false, false, false];
+        // The device's page is `page` (seen[0]): map it once more.
         let alias = if seen[0] {
-            // SAFETY: `dev_phys` is the physical address of `page`.
-            let mut dev_page = unsafe { ffi::rust_ion_phys_to_page(dev_phys) };
+            let mut dev_page = page.as_ptr();
             // SAFETY: One page, which `buf` keeps alive until `vunmap` below.
             NonNull::new(unsafe { ffi::rust_ion_vmap(&mut dev_page, 1, false) })
         } else {

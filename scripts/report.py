@@ -118,7 +118,7 @@ def judge(name, path, want):
         if REPORT.search(ln):
             problems.append(ln.strip())
 
-    # Per section: [results, skips, whole-program skip, plan, judged].
+    # Per section: [results, skips, skipped as a whole].
     sections = {}
     section = None
     plan = seen = 0

@@ -92,8 +92,10 @@ static int zero(const uint8_t *p, size_t len)
 }
 
 /*
- * ALLOC on @h; ENOMEM is passed on only where bounded() and the heap is
- * FILL_PERCENT full (see above), any other error is a failure (-EIO).
+ * ALLOC on @h: the fd, or -ENOMEM where bounded() and the heap is
+ * FILL_PERCENT full (see above). Any other error is reported here as a
+ * failure and returned as it came (a refused ENOMEM as -EIO), so that the
+ * caller only stops.
  */
 static int alloc_bounded(const struct ion_heap_data *h, size_t len, uint32_t flags)
 {
@@ -103,8 +105,12 @@ static int alloc_bounded(const struct ion_heap_data *h, size_t len, uint32_t fla
 	if (bounded(h->type))
 		before = ion_heap_stat(ion, h->heap_id, "bytes");
 	fd = ion_alloc(ion, len, 1U << h->heap_id, flags);
-	if (fd != -ENOMEM)
+	if (fd >= 0)
 		return fd;
+	if (fd != -ENOMEM) {
+		FAIL("ALLOC %zu on %s: %s\n", len, h->name, strerror(-fd));
+		return fd;
+	}
 	if (!bounded(h->type)) {
 		FAIL("ALLOC %zu on %s: ENOMEM on an unbounded heap\n", len, h->name);
 		return -EIO;
@@ -153,10 +159,8 @@ static void one_buffer(uint64_t *r)
 		atomic_fetch_add(&enomem, 1);
 		return;
 	}
-	if (fd < 0) {
-		FAIL("ALLOC %zu on %s: %s\n", len, h->name, strerror(-fd));
+	if (fd < 0)
 		return;
-	}
 	atomic_fetch_add(&allocs, 1);
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
