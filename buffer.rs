@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! An Ion buffer and its attachments: the exporter's logic, in safe code
-//! but for the DMA API calls, each with its argument.
+//! An Ion buffer: pages from one heap, described by one sg_table, and the
+//! exporter's logic, in safe code over `abstractions`.
 //!
 //! The caching model (see Documentation/ion.rst):
 //! - every attachment gets its own copy of the buffer's sg_table;
@@ -16,264 +16,58 @@
 //! - nothing syncs on page faults (there are none: mmap maps it all).
 //!
 //! Lock order: the dma-buf core's `dma_resv` lock (held around map, unmap,
-//! vmap and vunmap) comes before `Buffer::inner`. `inner` is a leaf: no
-//! other lock is taken under it.
+//! vmap and vunmap) comes before `Buffer::inner`, which comes before an
+//! attachment's own lock (`dma_buf::Attachment`). Map and unmap take only
+//! the attachment's.
 
 use crate::{
-    ffi,
-    heaps::{Heap, Pages},
-    sg::{Entry, SgTable},
+    abstractions::{
+        dma,
+        dma_buf::Attachment,
+        mm::VmaNewExt,
+        scatterlist::{MapResult, MappedSgTable, SgTable, SyncFor},
+        vmalloc::{Caching, Vmap},
+    },
+    heaps::{Allocation, Heap},
     stats,
 };
 use core::ptr::NonNull;
 use kernel::{
-    bindings,
-    error::to_result,
-    ffi::{c_ulong, c_void},
+    device::Device,
+    dma::{attrs, Attrs, DataDirection},
+    ffi::c_void,
+    mm::virt::VmaNew,
     new_mutex,
     page::PAGE_SIZE,
     prelude::*,
     sync::{Arc, Mutex},
 };
 
-/// A DMA direction, checked when it comes from C.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Direction(bindings::dma_data_direction);
-
-impl Direction {
-    pub(crate) const BIDIRECTIONAL: Self = Self(bindings::dma_data_direction::DMA_BIDIRECTIONAL);
-    pub(crate) const TO_DEVICE: Self = Self(bindings::dma_data_direction::DMA_TO_DEVICE);
-    pub(crate) const FROM_DEVICE: Self = Self(bindings::dma_data_direction::DMA_FROM_DEVICE);
-
-    pub(crate) fn from_raw(d: bindings::dma_data_direction) -> Result<Self> {
-        [Self::BIDIRECTIONAL, Self::TO_DEVICE, Self::FROM_DEVICE]
-            .into_iter()
-            .find(|x| x.0 == d)
-            .ok_or(EINVAL)
-    }
+/// The kernel's vmap alias of the whole buffer and its users.
+struct KernelMap {
+    vmap: Vmap,
+    users: usize,
 }
-
-/// Whom a sync makes the memory coherent for.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SyncFor {
-    /// The CPU, before it reads or writes (`begin_cpu_access`): what the
-    /// devices wrote becomes visible to it.
-    Cpu,
-    /// The devices, once the CPU is done (`end_cpu_access`): what the CPU
-    /// wrote reaches them.
-    Device,
-}
-
-/// `DMA_ATTR_SKIP_CPU_SYNC`, as the attribute word holds it.
-const SKIP_CPU_SYNC: usize = bindings::DMA_ATTR_SKIP_CPU_SYNC as usize;
-
-/// How an attachment's table is mapped.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Mapping {
-    pub(crate) dir: Direction,
-    pub(crate) attrs: usize,
-}
-
-impl Mapping {
-    fn skips_sync(&self) -> bool {
-        self.attrs & SKIP_CPU_SYNC != 0
-    }
-}
-
-/// One importer's view of the buffer.
-///
-/// # Invariants
-///
-/// - `dev` is the importer's device, valid from attach to detach: the
-///   dma-buf core hands it to us in `attach` and the importer keeps it
-///   alive until `detach`, which drops this value.
-/// - `table` is mapped for `dev` exactly when `mapped` is `Some`, with
-///   those direction and attributes.
-pub(crate) struct Attachment {
-    /// The `struct dma_buf_attachment` this belongs to, as a key only.
-    key: usize,
-    dev: NonNull<bindings::device>,
-    table: SgTable,
-    mapped: Option<Mapping>,
-}
-
-// SAFETY: `dev` is only used for DMA API calls, which any thread may make
-// while the device is alive (see the invariants).
-unsafe impl Send for Attachment {}
-
-impl Attachment {
-    /// A new, unmapped attachment, counted in `attachments` from here until
-    /// it drops: whatever path drops it (a failed attach included), the
-    /// count goes down exactly once for the once it went up.
-    ///
-    /// # Safety
-    ///
-    /// `dev` must stay valid until the value is dropped.
-    unsafe fn new(key: usize, dev: NonNull<bindings::device>, table: SgTable) -> Self {
-        stats::ATTACHMENTS.add(1, stats::Relaxed);
-        // INVARIANT: `dev` lives until drop (caller); the table is unmapped.
-        Self {
-            key,
-            dev,
-            table,
-            mapped: None,
-        }
-    }
-
-    /// Maps the table for the device with `m`.
-    ///
-    /// A mapping without CPU sync is only right where the device reaches
-    /// the pages themselves. Where it bounces, it is undone (nothing to copy
-    /// back yet) and made again with sync, which copies the pages in; that
-    /// mapping is then synced and unmapped like a cached buffer's.
-    fn map(&mut self, m: Mapping) -> Result {
-        if self.mapped.is_some() {
-            return Err(EBUSY);
-        }
-        // SAFETY: `table` is unmapped (invariant: `mapped` is `None`).
-        unsafe { self.dma_map(m) }?;
-        let mut m = m;
-        // Only a mapping made without sync can need making again.
-        let bounces = m.skips_sync() && {
-            // SAFETY: `table` was just mapped for `dev`, which is alive.
-            unsafe { ffi::rust_ion_sgtable_bounces(self.dev.as_ptr(), self.table.as_raw()) }
-        };
-        if bounces {
-            // SAFETY: mapped just now with `m`.
-            unsafe { self.dma_unmap(m) };
-            m.attrs &= !SKIP_CPU_SYNC;
-            // SAFETY: unmapped just now.
-            unsafe { self.dma_map(m) }?;
-            stats::BOUNCED_MAPS.add(1, stats::Relaxed);
-        }
-        // INVARIANT: mapped just now, with `m`.
-        self.mapped = Some(m);
-        stats::MAPS.add(1, stats::Relaxed);
-        Ok(())
-    }
-
-    /// `dma_map_sgtable` of the table for the device.
-    ///
-    /// # Safety
-    ///
-    /// The table must not be mapped.
-    unsafe fn dma_map(&mut self, m: Mapping) -> Result {
-        // SAFETY: `dev` is alive (invariant) and `table` is a valid,
-        // unmapped table (caller).
-        to_result(unsafe {
-            bindings::dma_map_sgtable(self.dev.as_ptr(), self.table.as_raw(), m.dir.0, m.attrs)
-        })
-    }
-
-    /// `dma_unmap_sgtable` of the table for the device.
-    ///
-    /// # Safety
-    ///
-    /// The table must be mapped for the device with `m`.
-    unsafe fn dma_unmap(&mut self, m: Mapping) {
-        // SAFETY: `table` is mapped for `dev` with `m` (caller), and `dev`
-        // is alive (invariant).
-        unsafe {
-            bindings::dma_unmap_sgtable(self.dev.as_ptr(), self.table.as_raw(), m.dir.0, m.attrs)
-        };
-    }
-
-    fn unmap(&mut self) -> Result {
-        let m = self.mapped.take().ok_or(EINVAL)?;
-        // SAFETY: `table` is mapped with `m` (invariant).
-        unsafe { self.dma_unmap(m) };
-        stats::UNMAPS.add(1, stats::Relaxed);
-        Ok(())
-    }
-
-    /// Syncs the mapping for the CPU or for the device, unless it was made
-    /// without CPU sync for an uncached buffer (which has no cached alias to
-    /// maintain and does not bounce).
-    ///
-    /// A one-way mapping is synced in its own direction: the DMA API allows
-    /// no other, and the other way has nothing to move.
-    fn sync(&self, to: SyncFor, dir: Direction, cached: bool) {
-        let Some(m) = self.mapped else {
-            return;
-        };
-        if !cached && m.skips_sync() {
-            return;
-        }
-        let dir = if m.dir == Direction::BIDIRECTIONAL {
-            dir
-        } else {
-            m.dir
-        };
-        // SAFETY: `table` is mapped for `dev` (invariant), which is alive.
-        unsafe {
-            match to {
-                SyncFor::Cpu => ffi::rust_ion_sync_sgtable_for_cpu(
-                    self.dev.as_ptr(),
-                    self.table.as_raw(),
-                    dir.0,
-                ),
-                SyncFor::Device => ffi::rust_ion_sync_sgtable_for_device(
-                    self.dev.as_ptr(),
-                    self.table.as_raw(),
-                    dir.0,
-                ),
-            }
-        }
-        match to {
-            SyncFor::Cpu => stats::SYNCS_FOR_CPU.add(1, stats::Relaxed),
-            SyncFor::Device => stats::SYNCS_FOR_DEVICE.add(1, stats::Relaxed),
-        }
-    }
-}
-
-impl Drop for Attachment {
-    fn drop(&mut self) {
-        // An importer that detaches without unmapping still gets its mapping
-        // undone before the table is freed.
-        let _ = self.unmap();
-        stats::ATTACHMENTS.add(-1, stats::Relaxed);
-    }
-}
-
-/// The kernel's vmap alias of the whole buffer.
-///
-/// # Invariants
-///
-/// `vaddr` was returned by `vmap` for the buffer's pages and is unmapped
-/// once, when the last user goes (`count` drops to zero).
-struct Vmap {
-    vaddr: NonNull<c_void>,
-    count: usize,
-}
-
-// SAFETY: The address is a kernel mapping usable from any thread.
-unsafe impl Send for Vmap {}
 
 struct Inner {
-    attachments: KVec<Attachment>,
-    vmap: Option<Vmap>,
-}
-
-impl Inner {
-    /// The attachment `key`; an unknown one is `EINVAL`, as the dma-buf
-    /// documentation asks of a map without attach.
-    fn attachment(&mut self, key: usize) -> Result<&mut Attachment> {
-        self.attachments
-            .iter_mut()
-            .find(|a| a.key == key)
-            .ok_or(EINVAL)
-    }
+    /// The attachments, for syncs; each hangs off its importer's
+    /// `dma_buf_attachment`, which holds the other reference.
+    attachments: KVec<Arc<Attachment<Buffer>>>,
+    vmap: Option<KernelMap>,
 }
 
 /// A buffer: pages from one heap, described by one sg_table.
 ///
 /// It lives in an `Arc`, whose one reference the dma-buf holds from export
-/// to release; it is freed when the last dma-buf reference goes.
-#[pin_data(PinnedDrop)]
+/// to release; it is freed when the last dma-buf reference goes. The kernel
+/// mapping in `inner` maps pages of `table`, which the buffer keeps.
+#[pin_data]
 pub(crate) struct Buffer {
     /// The buffer's own table; attachments get copies, it is never mapped.
-    sgt: SgTable,
-    pages: Pages,
+    /// It holds the pages (and each copy holds them too).
+    table: SgTable<Arc<Allocation>>,
+    /// The length asked for: the dma-buf's size. A heap may give more (the
+    /// chunk heap rounds up to chunks), which no mapping reaches.
     len: usize,
     flags: u32,
     #[pin]
@@ -283,20 +77,10 @@ pub(crate) struct Buffer {
 impl Buffer {
     /// Allocates `len` bytes (page-aligned, non-zero) from `heap`.
     pub(crate) fn new(heap: &Arc<Heap>, len: usize, flags: u32) -> Result<Arc<Self>> {
-        let pages = heap.allocate(len, flags)?;
-        // A scatterlist entry holds at most `u32::MAX` bytes.
-        if pages.chunks().iter().any(|c| u32::try_from(c.len).is_err()) {
-            return Err(EINVAL);
-        }
-        let sgt = SgTable::new(pages.chunks().iter().map(|c| Entry {
-            page: c.page,
-            len: c.len as u32,
-            offset: 0,
-        }))?;
+        let table = SgTable::new(heap.allocate(len, flags)?)?;
         Arc::pin_init(
             pin_init!(Buffer {
-                sgt,
-                pages,
+                table,
                 len,
                 flags,
                 inner <- new_mutex!(Inner {
@@ -308,6 +92,7 @@ impl Buffer {
         )
     }
 
+    /// The length in bytes, as asked for.
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -316,21 +101,17 @@ impl Buffer {
         self.flags & crate::uapi::ION_FLAG_CACHED != 0
     }
 
-    pub(crate) fn table(&self) -> &SgTable {
-        &self.sgt
+    pub(crate) fn table(&self) -> &SgTable<Arc<Allocation>> {
+        &self.table
     }
 
-    /// Cleans the CPU caches of a new uncached buffer, so that memory that
-    /// the CPU zeroed is ready for DMA before anyone maps it without sync.
-    /// Runs that the pools' background zeroer already cleaned are skipped.
-    ///
-    /// # Safety
-    ///
-    /// `dev` must be a live device with a DMA mask.
-    pub(crate) unsafe fn clean_for_device(&self, dev: *mut bindings::device) -> Result {
-        for c in self.pages.chunks().iter().filter(|c| !c.clean) {
-            // SAFETY: `dev` is live (caller); the run is this buffer's.
-            unsafe { c.clean_for_device(dev) }?;
+    /// Cleans the CPU caches of a new uncached buffer for `dev`, so that
+    /// memory the CPU zeroed is ready for DMA before anyone maps it without
+    /// sync. Runs that the pools' background zeroer already cleaned are
+    /// skipped.
+    pub(crate) fn clean_for_device(&self, dev: &Device) -> Result {
+        for r in self.table.pages().runs().iter().filter(|r| !r.clean) {
+            dma::write_back(dev, r.pages())?;
             stats::CLEANED_AT_ALLOC.add(1, stats::Relaxed);
         }
         Ok(())
@@ -339,194 +120,177 @@ impl Buffer {
     /// The attributes a mapping for an importer gets.
     ///
     /// Uncached buffers skip CPU sync: their CPU mappings are write-combined
-    /// and the buffer was cleaned once at allocation (`Attachment::map`
-    /// drops the attribute again where the mapping bounces). Mainline 7.3 has no
+    /// and the buffer was cleaned once at allocation (`map` drops the
+    /// attribute again where the mapping bounces). Mainline 7.3 has no
     /// per-attachment `dma_map_attrs` (Android's kernels do); `requested`
     /// is where such a request comes in.
-    pub(crate) fn map_attrs(&self, requested: usize) -> usize {
+    pub(crate) fn map_attrs(&self, requested: Attrs) -> Attrs {
         if self.cached() {
-            requested & SKIP_CPU_SYNC
+            requested & attrs::DMA_ATTR_SKIP_CPU_SYNC
         } else {
-            SKIP_CPU_SYNC
+            attrs::DMA_ATTR_SKIP_CPU_SYNC
         }
     }
 
-    /// A new attachment for `dev`, with its own copy of the table.
-    ///
-    /// # Safety
-    ///
-    /// `dev` must stay valid until [`Buffer::detach`] is called with `key`.
-    pub(crate) unsafe fn attach(&self, key: usize, dev: NonNull<bindings::device>) -> Result {
-        let table = self.sgt.dup()?;
-        let mut inner = self.inner.lock();
-        if inner.attachments.iter().any(|a| a.key == key) {
-            return Err(EEXIST);
-        }
-        // SAFETY: `dev` lives until detach (caller), which drops the value;
-        // if the push fails, the value is dropped here, before we return.
-        let a = unsafe { Attachment::new(key, dev, table) };
-        inner.attachments.push(a, GFP_KERNEL)?;
+    /// A new, unmapped copy of the table for an importer.
+    pub(crate) fn attach(&self) -> Result<SgTable<Arc<Allocation>>> {
+        SgTable::new(self.table.pages().clone())
+    }
+
+    /// Keeps `a` for syncs.
+    pub(crate) fn attached(&self, a: &Arc<Attachment<Buffer>>) -> Result {
+        self.inner.lock().attachments.push(a.clone(), GFP_KERNEL)?;
+        stats::ATTACHMENTS.add(1, stats::Relaxed);
         Ok(())
     }
 
-    /// Drops the attachment `key`, unmapping it if the importer did not.
-    pub(crate) fn detach(&self, key: usize) {
+    /// Forgets `a`. A mapping the importer left is undone when the last
+    /// reference to `a` goes, and counted as an unmap here.
+    pub(crate) fn detach(&self, a: &Arc<Attachment<Buffer>>) {
         let mut inner = self.inner.lock();
-        if let Some(i) = inner.attachments.iter().position(|a| a.key == key) {
-            // Dropped (and unmapped if need be) under the lock, so that no
-            // sync can see it half gone.
+        if let Some(i) = inner.attachments.iter().position(|x| Arc::ptr_eq(x, a)) {
             drop(inner.attachments.remove(i));
+            if a.is_mapped() {
+                stats::UNMAPS.add(1, stats::Relaxed);
+            }
+            stats::ATTACHMENTS.add(-1, stats::Relaxed);
         }
     }
 
-    /// Maps attachment `key` for its device; returns its table.
+    /// Maps an attachment's table for its device.
+    ///
+    /// A mapping without CPU sync is only right where the device reaches
+    /// the pages themselves. Where it bounces, it is undone (nothing to copy
+    /// back yet) and made again with sync, which copies the pages in; that
+    /// mapping is then synced and unmapped like a cached buffer's.
     pub(crate) fn map(
         &self,
-        key: usize,
-        dir: Direction,
-        attrs: usize,
-    ) -> Result<*mut bindings::sg_table> {
-        let mut inner = self.inner.lock();
-        let a = inner.attachment(key)?;
-        a.map(Mapping { dir, attrs })?;
-        Ok(a.table.as_raw())
+        dev: &Device,
+        table: SgTable<Arc<Allocation>>,
+        dir: DataDirection,
+        attrs: Attrs,
+    ) -> MapResult<Arc<Allocation>> {
+        let m = table.map(dev, dir, attrs)?;
+        let m = if m.skips_cpu_sync() && m.bounces() {
+            let table = m.unmap();
+            let m = table.map(dev, dir, attrs & !attrs::DMA_ATTR_SKIP_CPU_SYNC)?;
+            stats::BOUNCED_MAPS.add(1, stats::Relaxed);
+            m
+        } else {
+            m
+        };
+        stats::MAPS.add(1, stats::Relaxed);
+        Ok(m)
     }
 
-    /// Unmaps attachment `key`, exactly as it was mapped.
-    pub(crate) fn unmap(&self, key: usize, table: *mut bindings::sg_table) -> Result {
-        let mut inner = self.inner.lock();
-        let a = inner.attachment(key)?;
-        if a.table.as_raw() != table {
-            return Err(EINVAL);
-        }
-        a.unmap()
+    /// Undoes a mapping, exactly as it was made.
+    pub(crate) fn unmap(&self, m: MappedSgTable<Arc<Allocation>>) -> SgTable<Arc<Allocation>> {
+        stats::UNMAPS.add(1, stats::Relaxed);
+        m.unmap()
     }
 
     /// Makes the buffer coherent for the CPU or for the devices.
-    pub(crate) fn cpu_access(&self, to: SyncFor, dir: Direction) {
+    ///
+    /// Each mapped attachment is synced, unless it was made without CPU
+    /// sync for an uncached buffer (which has no cached alias to maintain
+    /// and does not bounce).
+    pub(crate) fn cpu_access(&self, to: SyncFor, dir: DataDirection) {
         let inner = self.inner.lock();
-        if let Some(v) = &inner.vmap {
-            let len = self.len as i32;
-            // SAFETY: `vaddr` maps `len` bytes (invariant of `Vmap`).
-            unsafe {
-                match to {
-                    SyncFor::Cpu => ffi::rust_ion_invalidate_vmap(v.vaddr.as_ptr(), len),
-                    SyncFor::Device => ffi::rust_ion_flush_vmap(v.vaddr.as_ptr(), len),
-                }
+        if let Some(k) = &inner.vmap {
+            match to {
+                SyncFor::Cpu => k.vmap.invalidate(),
+                SyncFor::Device => k.vmap.flush(),
             }
         }
+        let cached = self.cached();
         for a in inner.attachments.iter() {
-            a.sync(to, dir, self.cached());
+            let synced = a.with_mapping(|m| {
+                if cached || !m.skips_cpu_sync() {
+                    m.sync(to, dir);
+                    true
+                } else {
+                    false
+                }
+            });
+            if synced == Some(true) {
+                match to {
+                    SyncFor::Cpu => stats::SYNCS_FOR_CPU.add(1, stats::Relaxed),
+                    SyncFor::Device => stats::SYNCS_FOR_DEVICE.add(1, stats::Relaxed),
+                };
+            }
         }
     }
 
     /// The number of attachments, and of those that are mapped.
     pub(crate) fn attachment_counts(&self) -> (usize, usize) {
         let inner = self.inner.lock();
-        let mapped = inner
-            .attachments
-            .iter()
-            .filter(|a| a.mapped.is_some())
-            .count();
+        let mapped = inner.attachments.iter().filter(|a| a.is_mapped()).count();
         (inner.attachments.len(), mapped)
     }
 
     /// A kernel mapping of the whole buffer, refcounted.
     pub(crate) fn vmap(&self) -> Result<NonNull<c_void>> {
         let mut inner = self.inner.lock();
-        if let Some(v) = &mut inner.vmap {
-            v.count += 1;
-            return Ok(v.vaddr);
+        if let Some(k) = &mut inner.vmap {
+            k.users += 1;
+            return Ok(k.vmap.as_ptr());
         }
-        let npages = self.len / PAGE_SIZE;
-        // Sized by the buffer: `kvmalloc`, never a high-order allocation.
-        let mut pages = KVVec::with_capacity(npages, GFP_KERNEL)?;
-        for c in self.pages.chunks() {
-            for i in 0..c.pages() {
-                // SAFETY: `i` is inside the chunk's run of pages.
-                let p = unsafe { ffi::rust_ion_nth_page(c.page.as_ptr(), i as c_ulong) };
-                pages.push(p, GFP_KERNEL)?;
-            }
-        }
-        let count = u32::try_from(pages.len()).map_err(|_| ENOMEM)?;
-        // SAFETY: `pages` holds `count` valid pages of this buffer, which
-        // outlive the mapping (unmapped in `vunmap` or on drop).
-        let vaddr = unsafe { ffi::rust_ion_vmap(pages.as_mut_ptr(), count, !self.cached()) };
-        let vaddr = NonNull::new(vaddr).ok_or(ENOMEM)?;
-        // INVARIANT: a fresh mapping of the buffer with one user.
-        inner.vmap = Some(Vmap { vaddr, count: 1 });
+        let caching = if self.cached() {
+            Caching::Cached
+        } else {
+            Caching::WriteCombine
+        };
+        // SAFETY: The pages belong to `self.table`, which outlives `inner`
+        // and so the mapping (dropped in `vunmap` or with the buffer).
+        let vmap = unsafe { Vmap::new(self.table.entries(), caching) }?;
+        let addr = vmap.as_ptr();
+        inner.vmap = Some(KernelMap { vmap, users: 1 });
         stats::VMAPS.add(1, stats::Relaxed);
-        Ok(vaddr)
+        Ok(addr)
     }
 
     /// Drops one user of the kernel mapping.
     pub(crate) fn vunmap(&self) {
         let mut inner = self.inner.lock();
-        let last = match &mut inner.vmap {
-            Some(v) => {
-                v.count -= 1;
-                v.count == 0
-            }
-            None => false,
-        };
+        let last = inner.vmap.as_mut().is_some_and(|k| {
+            k.users -= 1;
+            k.users == 0
+        });
         if last {
-            if let Some(v) = inner.vmap.take() {
-                // SAFETY: the last user is gone; `vaddr` came from `vmap`.
-                unsafe { ffi::rust_ion_vunmap(v.vaddr.as_ptr()) };
-                stats::VMAPS.add(-1, stats::Relaxed);
-            }
+            inner.vmap = None;
+            stats::VMAPS.add(-1, stats::Relaxed);
         }
     }
 
-    /// Maps the buffer into `vma`, from page offset `pgoff` of the buffer.
+    /// Maps the buffer into `vma`, from the VMA's page offset on.
     ///
     /// Only shared mappings: a private (copy-on-write) mapping of a buffer
     /// is `EINVAL` for every buffer. Writes to one would go to anonymous
     /// copies that no device sees, and `remap_pfn_range` can map such a
     /// mapping only in one piece, so accepting it would work for one-run
     /// buffers and fail for the others.
-    ///
-    /// # Safety
-    ///
-    /// `vma` must be a VMA being set up by mmap, whose size and offset the
-    /// dma-buf core has checked against the buffer's size.
-    pub(crate) unsafe fn mmap(&self, vma: *mut bindings::vm_area_struct) -> Result {
-        // SAFETY: `vma` is valid (caller).
-        if !unsafe { ffi::rust_ion_vma_shared(vma) } {
+    pub(crate) fn mmap(&self, vma: &VmaNew) -> Result {
+        if !vma.is_shared() {
             return Err(EINVAL);
         }
-        // SAFETY: `vma` is valid (caller).
-        let (pgoff, start, end) = unsafe {
-            (
-                ffi::rust_ion_vma_pgoff(vma) as usize,
-                ffi::rust_ion_vma_start(vma) as usize,
-                ffi::rust_ion_vma_end(vma) as usize,
-            )
-        };
         if !self.cached() {
-            // SAFETY: `vma` is being set up; changing its protection is allowed.
-            unsafe { ffi::rust_ion_vma_writecombine(vma) };
+            vma.set_writecombine();
         }
-        let mut skip = pgoff.checked_mul(PAGE_SIZE).ok_or(EINVAL)?;
+        let (start, end) = (vma.start(), vma.end());
+        let mut skip = vma.pgoff().checked_mul(PAGE_SIZE).ok_or(EINVAL)?;
         let mut addr = start;
-        for c in self.pages.chunks() {
+        for run in self.table.entries() {
             if addr >= end {
                 break;
             }
-            let len = c.len;
-            if skip >= len {
-                skip -= len;
+            if skip >= run.len() {
+                skip -= run.len();
                 continue;
             }
-            let size = core::cmp::min(len - skip, end - addr);
-            // SAFETY: the chunk's pages are ours and live as long as the
-            // buffer, which the dma-buf file (pinned by the VMA) keeps.
-            let first = unsafe { ffi::rust_ion_page_to_pfn(c.page.as_ptr()) } as usize;
-            let pfn = first + skip / PAGE_SIZE;
-            // SAFETY: `[addr, addr + size)` is inside the VMA.
-            to_result(unsafe {
-                ffi::rust_ion_remap_pfn_range(vma, addr as c_ulong, pfn as c_ulong, size as c_ulong)
-            })?;
+            let size = core::cmp::min(run.len() - skip, end - addr);
+            // The pages live as long as the buffer, which the dma-buf file
+            // (held by the VMA) keeps.
+            vma.remap_run(addr, run, skip, size)?;
             addr += size;
             skip = 0;
         }
@@ -537,15 +301,11 @@ impl Buffer {
     }
 }
 
-#[pinned_drop]
-impl PinnedDrop for Buffer {
-    fn drop(self: Pin<&mut Self>) {
+impl Drop for Inner {
+    fn drop(&mut self) {
         // Every attachment is detached before release, but an unbalanced
-        // vmap must not leak the mapping.
-        let mut inner = self.inner.lock();
-        if let Some(v) = inner.vmap.take() {
-            // SAFETY: `vaddr` came from `vmap` and no user can be left now.
-            unsafe { ffi::rust_ion_vunmap(v.vaddr.as_ptr()) };
+        // vmap must not leak the mapping (it drops with `vmap`).
+        if self.vmap.take().is_some() {
             stats::VMAPS.add(-1, stats::Relaxed);
         }
     }

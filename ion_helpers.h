@@ -1,92 +1,67 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Prototypes of ion_helpers.c, the C side of rust-ion's FFI (see ffi.rs). */
+/*
+ * Prototypes of ion_helpers.c, the C wrappers that abstractions/helpers.rs
+ * declares for Rust.
+ */
 #ifndef _ION_HELPERS_H
 #define _ION_HELPERS_H
 
 #include <linux/dma-direction.h>
+#include <linux/pgtable.h>
 #include <linux/types.h>
 
 struct cma;
 struct device;
-struct dma_buf;
+struct device_node;
 struct gen_pool;
 struct kunit;
 struct page;
 struct scatterlist;
 struct sg_table;
-struct vm_area_struct;
 
-void rust_ion_sync_sgtable_for_cpu(struct device *dev, struct sg_table *sgt,
-				   enum dma_data_direction dir);
-void rust_ion_sync_sgtable_for_device(struct device *dev, struct sg_table *sgt,
-				      enum dma_data_direction dir);
-void rust_ion_sg_set_page(struct scatterlist *sg, struct page *page,
-			  unsigned int len, unsigned int offset);
-struct page *rust_ion_sg_page(struct scatterlist *sg);
-unsigned int rust_ion_sg_length(struct scatterlist *sg);
-unsigned int rust_ion_sg_offset(struct scatterlist *sg);
-unsigned long rust_ion_page_to_pfn(struct page *page);
-struct page *rust_ion_nth_page(struct page *page, unsigned long n);
-int rust_ion_dma_coerce_mask(struct device *dev);
-bool rust_ion_vma_shared(struct vm_area_struct *vma);
-void rust_ion_vma_writecombine(struct vm_area_struct *vma);
-unsigned long rust_ion_vma_pgoff(struct vm_area_struct *vma);
-unsigned long rust_ion_vma_start(struct vm_area_struct *vma);
-unsigned long rust_ion_vma_end(struct vm_area_struct *vma);
-int rust_ion_remap_pfn_range(struct vm_area_struct *vma, unsigned long addr,
-			     unsigned long pfn, unsigned long size);
-void *rust_ion_vmap(struct page **pages, unsigned int count, bool writecombine);
-void rust_ion_vunmap(const void *addr);
-void rust_ion_invalidate_vmap(void *vaddr, int size);
-void rust_ion_flush_vmap(void *vaddr, int size);
-void *rust_ion_dma_to_virt(struct device *dev, dma_addr_t addr);
-phys_addr_t rust_ion_dma_to_phys(struct device *dev, dma_addr_t addr);
-bool rust_ion_swiotlb_forced(struct device *dev);
-void rust_ion_kunit_skip(struct kunit *test, const char *why);
-bool rust_ion_sgtable_bounces(struct device *dev, struct sg_table *sgt);
-void rust_ion_test_dev_direct(struct device *dev);
-unsigned long rust_ion_totalram_pages(void);
-int rust_ion_dma_mapping_error(struct device *dev, dma_addr_t addr);
-/* A heap's device-tree node, as rust_ion_dt_heap() reads it (ffi.rs). */
-struct rust_ion_dt_heap {
-	char name[32];
-	char node[64];
-	const char *why;
-	phys_addr_t base;
-	phys_addr_t size;
-	struct cma *cma;
-	s32 id;
-	u32 chunk_size;
-	bool named;
-};
+void rust_helper_dma_sync_sgtable_for_cpu(struct device *dev,
+					  struct sg_table *sgt,
+					  enum dma_data_direction dir);
+void rust_helper_dma_sync_sgtable_for_device(struct device *dev,
+					     struct sg_table *sgt,
+					     enum dma_data_direction dir);
+int rust_helper_dma_mapping_error(struct device *dev, dma_addr_t addr);
+int rust_helper_dma_coerce_mask_and_coherent(struct device *dev, u64 mask);
+bool rust_helper_use_dma_iommu(struct device *dev);
+bool rust_helper_dev_is_untrusted_pci(struct device *dev);
+bool rust_helper_dev_has_dma_ops(struct device *dev);
+bool rust_helper_dma_need_sync(struct device *dev, dma_addr_t addr);
+phys_addr_t rust_helper_dma_to_phys(struct device *dev, dma_addr_t addr);
+bool rust_helper_is_swiotlb_force_bounce(struct device *dev);
+void rust_helper_sg_set_page(struct scatterlist *sg, struct page *page,
+			     unsigned int len, unsigned int offset);
+phys_addr_t rust_helper_sg_phys(struct scatterlist *sg);
+unsigned long rust_helper_page_to_pfn(struct page *page);
+phys_addr_t rust_helper_page_to_phys(struct page *page);
+struct page *rust_helper_phys_to_page(phys_addr_t addr);
+struct page *rust_helper_nth_page(struct page *page, unsigned long n);
+void rust_helper_clear_highpage(struct page *page);
+void rust_helper_cond_resched(void);
+void *rust_helper_page_address(struct page *page);
+struct page *rust_helper_alloc_pages_exact(size_t size, gfp_t gfp);
+unsigned long rust_helper_totalram_pages(void);
+unsigned int rust_helper_max_page_order(void);
+pgprot_t rust_helper_pgprot_writecombine(pgprot_t prot);
+pgprot_t rust_helper_page_kernel(void);
+void rust_helper_invalidate_kernel_vmap_range(void *vaddr, int size);
+void rust_helper_flush_kernel_vmap_range(void *vaddr, int size);
+void *rust_helper_phys_to_virt(phys_addr_t addr);
+unsigned long rust_helper_gen_pool_alloc(struct gen_pool *pool, size_t size);
+struct cma *rust_helper_dev_get_cma_area(struct device *dev);
+struct device_node *rust_helper_of_node_get(struct device_node *node);
+void rust_helper_of_node_put(struct device_node *node);
+void rust_helper_kunit_mark_skipped(struct kunit *test, const char *why);
 
-int rust_ion_dt_heap(const char *compatible, unsigned int index,
-		     struct rust_ion_dt_heap *out);
-struct gen_pool *rust_ion_pool_create(phys_addr_t base, size_t size,
-				      unsigned int order);
-phys_addr_t rust_ion_pool_alloc(struct gen_pool *pool, size_t size);
-void rust_ion_pool_free(struct gen_pool *pool, phys_addr_t addr, size_t size);
-void rust_ion_pool_destroy(struct gen_pool *pool);
-struct page *rust_ion_phys_to_page(phys_addr_t addr);
-phys_addr_t rust_ion_page_to_phys(struct page *page);
-void rust_ion_zero_pages(struct page *page, unsigned long npages);
-struct page *rust_ion_alloc_exact(size_t size);
-void rust_ion_free_exact(struct page *page, size_t size);
-unsigned long rust_ion_max_order(void);
-struct cma *rust_ion_default_cma_area(void);
-struct page *rust_ion_cma_alloc(struct cma *cma, unsigned long count,
-				unsigned int align);
-bool rust_ion_cma_release(struct cma *cma, struct page *page,
-			  unsigned long count);
-
-int rust_ion_dma_heap_add(const char *name, void *priv);
-/* In Rust (dma_heap.rs): allocates for the node @priv. */
-struct dma_buf *rust_ion_dma_heap_allocate(void *priv, unsigned long len,
-					   u32 fd_flags, u64 heap_flags);
-
-extern const gfp_t rust_ion_gfp_highuser;
-extern const gfp_t rust_ion_gfp_comp;
-extern const gfp_t rust_ion_gfp_noretry;
-extern const gfp_t rust_ion_gfp_reclaim;
+extern const gfp_t rust_helper_gfp_highuser;
+extern const gfp_t rust_helper_gfp_comp;
+extern const gfp_t rust_helper_gfp_noretry;
+extern const gfp_t rust_helper_gfp_reclaim;
+extern const gfp_t rust_helper_gfp_account;
+extern const unsigned long rust_helper_vm_map;
 
 #endif /* _ION_HELPERS_H */

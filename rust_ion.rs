@@ -12,29 +12,31 @@
 // is `unsafe fn`, whether or not clippy sees it (it checks public ones).
 #![deny(clippy::not_unsafe_ptr_arg_deref, clippy::undocumented_unsafe_blocks)]
 
+mod abstractions;
 mod buffer;
 mod dma_buf_ops;
 #[cfg(CONFIG_DMABUF_HEAPS)]
 mod dma_heap;
-mod ffi;
 mod heaps;
-mod sg;
 mod stats;
 #[cfg(CONFIG_ION_RS_KUNIT_TEST)]
 mod tests;
 mod uapi;
 
+use abstractions::dma_buf::DmaBuf;
 use buffer::Buffer;
 use core::{fmt, mem::size_of};
 use heaps::Heap;
 use kernel::{
-    bindings,
     debugfs::{self, Dir, Writer},
-    fs::{file::FileDescriptorReservation, File},
+    device::Device,
+    fs::{
+        file::{flags, FileDescriptorReservation},
+        File,
+    },
     miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
-    page::PAGE_SIZE,
     prelude::*,
-    sync::{atomic::Relaxed, Arc},
+    sync::{aref::ARef, atomic::Relaxed, Arc},
     uaccess::{UserPtr, UserSlice},
 };
 use uapi::{IonAllocationData, IonHeapData, IonHeapQuery};
@@ -78,7 +80,7 @@ pub(crate) struct Ion {
 /// Rounds `len` up to whole pages; 0 and overflow are `EINVAL`.
 pub(crate) fn page_align(len: u64) -> Result<usize> {
     let len = usize::try_from(len).map_err(|_| EINVAL)?;
-    let aligned = len.checked_add(PAGE_SIZE - 1).ok_or(EINVAL)? & !(PAGE_SIZE - 1);
+    let aligned = kernel::page::page_align(len).ok_or(EINVAL)?;
     if aligned == 0 {
         return Err(EINVAL);
     }
@@ -101,19 +103,15 @@ impl Ion {
 }
 
 /// Makes a new buffer ready for userspace and exports it with `file_flags`:
-/// an uncached buffer is cleaned for `dev` first. Both faces come here.
-///
-/// # Safety
-///
-/// `dev` must be the module's misc device, alive and with its DMA mask set.
-pub(crate) unsafe fn export_new(
+/// an uncached buffer is cleaned for `dev` (the module's misc device, with
+/// its DMA mask set) first. Both faces come here.
+pub(crate) fn export_new(
     buffer: Arc<Buffer>,
-    dev: *mut bindings::device,
+    dev: &Device,
     file_flags: u32,
-) -> Result<dma_buf_ops::Exported> {
+) -> Result<DmaBuf<Buffer>> {
     if !buffer.cached() {
-        // SAFETY: `dev` is live with a DMA mask (caller).
-        unsafe { buffer.clean_for_device(dev) }?;
+        buffer.clean_for_device(dev)?;
     }
     dma_buf_ops::export(buffer, file_flags)
 }
@@ -194,21 +192,16 @@ impl kernel::InPlaceModule for IonModule {
         .pin_chain(|this| {
             // The misc device is the device that new uncached buffers are
             // cleaned for: it needs a DMA mask, as dma-buf heaps' devices do.
-            // SAFETY: The device was just registered and lives as long as
-            // the module.
-            kernel::error::to_result(unsafe { ffi::rust_ion_dma_coerce_mask(misc_dev(&this.miscdev)) })?;
+            let dev = this.miscdev.device();
+            abstractions::dma::coerce_mask_and_coherent(dev, 64)?;
             for h in this.ion.heaps.iter() {
-                // SAFETY: The device has its DMA mask, and outlives every
-                // reference to the heaps (the order of `IonModule`'s fields).
-                unsafe { h.set_clean_device(misc_dev(&this.miscdev)) };
+                h.set_clean_device(dev.into());
             }
             // Last, and never failing the load: a dma-heap added cannot be
             // taken back, so nothing after it may unload the module.
             #[cfg(CONFIG_DMABUF_HEAPS)]
             if module_parameters::dma_heaps.value() {
-                // SAFETY: The misc device lives as long as the module, and
-                // its DMA mask was just set.
-                let n = unsafe { dma_heap::register_all(&this.ion.heaps, misc_dev(&this.miscdev)) };
+                let n = dma_heap::register_all(&this.ion.heaps, dev);
                 pr_info!("{n} dma-heaps under /dev/dma_heap; the module stays loaded\n");
             }
             Ok(())
@@ -216,27 +209,12 @@ impl kernel::InPlaceModule for IonModule {
     }
 }
 
-/// The `struct device` of the registered `/dev/ion`.
-fn misc_dev(misc: &MiscDeviceRegistration<IonFile>) -> *mut bindings::device {
-    // SAFETY: A registered misc device has its `this_device` set.
-    unsafe { (*misc.as_raw()).this_device }
-}
-
 /// An open `/dev/ion`.
-///
-/// # Invariants
-///
-/// `dev` is the misc device of the module, which outlives every open file
-/// (the file's operations pin the module).
 struct IonFile {
     ion: Arc<Ion>,
-    dev: *mut bindings::device,
+    /// The module's misc device, with its DMA mask set.
+    dev: ARef<Device>,
 }
-
-// SAFETY: `dev` is only passed to the DMA API, from any thread, while alive.
-unsafe impl Send for IonFile {}
-// SAFETY: As above; `ion` is `Sync`.
-unsafe impl Sync for IonFile {}
 
 impl IonFile {
     fn alloc(&self, arg: usize) -> Result<isize> {
@@ -245,10 +223,8 @@ impl IonFile {
         let mut data: IonAllocationData = r.read()?;
         let len = page_align(data.len)?;
         let buffer = self.ion.allocate(len, data.heap_id_mask, data.flags)?;
-        let fd = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
-        // SAFETY: `dev` is our misc device, alive while the file is open,
-        // and its DMA mask was set at init.
-        let exported = unsafe { export_new(buffer, self.dev, bindings::O_RDWR) }?;
+        let fd = FileDescriptorReservation::get_unused_fd_flags(flags::O_CLOEXEC)?;
+        let exported = export_new(buffer, &self.dev, flags::O_RDWR)?;
         data.fd = fd.reserved_fd();
         // If the result cannot be copied back, `fd` and `exported` drop here:
         // the fd is returned unused and the buffer is freed.
@@ -312,10 +288,9 @@ impl MiscDevice for IonFile {
         let module =
             unsafe { &*kernel::container_of!(core::ptr::from_ref(misc), IonModule, miscdev) };
         Ok(KBox::new(
-            // INVARIANT: the module's own misc device.
             IonFile {
                 ion: module.ion.clone(),
-                dev: misc_dev(misc),
+                dev: misc.device().into(),
             },
             GFP_KERNEL,
         )?)

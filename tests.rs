@@ -58,40 +58,33 @@ mod sizes {
 #[kunit_tests(rust_ion_buffer)]
 mod buffer {
     use crate::{
-        buffer::{Buffer, Direction, SyncFor},
-        ffi, heaps, stats,
+        abstractions::{
+            dma,
+            dma_buf::Attachment,
+            scatterlist::{dma_to_virt, SyncFor},
+            vmalloc::{Caching, Vmap},
+        },
+        buffer::Buffer,
+        heaps, stats,
         stats::Relaxed,
         uapi::ION_FLAG_CACHED,
     };
-    use core::ptr::NonNull;
     use kernel::{
-        bindings,
-        error::{from_err_ptr, to_result},
+        device::{Bound, Device},
+        dma::DataDirection,
+        faux,
         page::PAGE_SIZE,
         prelude::*,
         sync::Arc,
     };
 
-    /// A root device with a 64-bit DMA mask, standing in for an importer.
-    ///
-    /// # Invariants
-    ///
-    /// `0` is a registered root device, unregistered on drop.
-    pub(super) struct TestDev(pub(super) NonNull<bindings::device>);
+    /// A faux device with a 64-bit DMA mask, standing in for an importer.
+    pub(super) struct TestDev(faux::Registration);
 
     impl TestDev {
         pub(super) fn new() -> Result<Self> {
-            // SAFETY: The name is a valid C string; no owner module is needed
-            // for a device that lives only inside this test.
-            let d = unsafe {
-                bindings::__root_device_register(
-                    c"rust_ion_test".as_char_ptr(),
-                    core::ptr::null_mut(),
-                )
-            };
-            let dev = TestDev(NonNull::new(from_err_ptr(d)?).ok_or(ENOMEM)?);
-            // SAFETY: The device is registered (invariant).
-            to_result(unsafe { ffi::rust_ion_dma_coerce_mask(dev.0.as_ptr()) })?;
+            let dev = Self(faux::Registration::new(c"rust_ion_test", None)?);
+            dma::coerce_mask_and_coherent(dev.dev(), 64)?;
             Ok(dev)
         }
 
@@ -99,16 +92,15 @@ mod buffer {
         /// as devices do on a machine without swiotlb.
         fn direct() -> Result<Self> {
             let dev = Self::new()?;
-            // SAFETY: The device is registered and has mapped nothing.
-            unsafe { ffi::rust_ion_test_dev_direct(dev.0.as_ptr()) };
+            // SAFETY: The device is new and has mapped nothing.
+            unsafe { dma::bypass_swiotlb(dev.dev()) };
             Ok(dev)
         }
-    }
 
-    impl Drop for TestDev {
-        fn drop(&mut self) {
-            // SAFETY: Registered by `new` (invariant), unregistered once.
-            unsafe { bindings::root_device_unregister(self.0.as_ptr()) };
+        pub(super) fn dev(&self) -> &Device {
+            let fdev: &faux::Device<Bound> = self.0.as_ref();
+            let bound: &Device<Bound> = fdev.as_ref();
+            bound
         }
     }
 
@@ -126,15 +118,17 @@ mod buffer {
         let len = (PAGE_SIZE << 8) + (PAGE_SIZE << 4) + PAGE_SIZE;
         let buf = Buffer::new(&heap, len, ION_FLAG_CACHED)?;
         let orig = buf.table();
-        let copy = orig.dup()?;
-        assert_ne!(orig.as_raw(), copy.as_raw());
+        let copy = buf.attach()?;
         assert_eq!(orig.entries().count(), 3);
         assert!(orig.entries().eq(copy.entries()));
         let want = [PAGE_SIZE << 8, PAGE_SIZE << 4, PAGE_SIZE];
-        assert!(orig.entries().map(|e| e.len as usize).eq(want));
+        assert!(orig.entries().map(|e| e.len()).eq(want));
         assert_eq!(copy.len(), len);
         assert_eq!(heap.bytes.load(Relaxed), len as i64);
+        // The copy holds the pages: they go when both are gone.
         drop(buf);
+        assert_eq!(heap.bytes.load(Relaxed), len as i64);
+        drop(copy);
         assert_eq!(heap.bytes.load(Relaxed), 0);
         assert_eq!(heap.buffers.load(Relaxed), 0);
         Ok(())
@@ -146,32 +140,33 @@ mod buffer {
         let heap = system_heap()?;
         let buf = Buffer::new(&heap, 16 * PAGE_SIZE, ION_FLAG_CACHED)?;
         let (maps, unmaps) = (counter(&stats::MAPS), counter(&stats::UNMAPS));
-        // SAFETY: `dev` outlives both attachments (detached below or by drop).
-        unsafe { buf.attach(1, dev.0)? };
-        // SAFETY: As above.
-        unsafe { buf.attach(2, dev.0)? };
+        let bidi = DataDirection::Bidirectional;
+        let a1 = Attachment::new(&*buf, dev.dev())?;
+        let a2 = Attachment::new(&*buf, dev.dev())?;
         // Recorded first and asserted once the device is gone (see
         // swiotlb_shows_that_syncs_move_data), so that a failure here does
         // not leave the device registered for the next test.
         let mut seen = [false; 9];
         seen[0] = buf.attachment_counts() == (2, 0);
-        let t = buf.map(1, Direction::BIDIRECTIONAL, 0)?;
+        let t = a1.map(&buf, bidi)?;
         seen[1] = buf.attachment_counts() == (2, 1);
-        seen[2] = buf.map(1, Direction::BIDIRECTIONAL, 0).err() == Some(EBUSY);
-        seen[3] = buf.map(3, Direction::BIDIRECTIONAL, 0).err() == Some(EINVAL);
-        seen[4] = buf.unmap(2, t).err() == Some(EINVAL);
-        buf.unmap(1, t)?;
-        seen[5] = buf.unmap(1, t).err() == Some(EINVAL);
+        seen[2] = a1.map(&buf, bidi).err() == Some(EBUSY);
+        seen[4] = a2.unmap(&buf, t).err() == Some(EINVAL);
+        a1.unmap(&buf, t)?;
+        seen[5] = a1.unmap(&buf, t).err() == Some(EINVAL);
         seen[6] = buf.attachment_counts() == (2, 0);
+        // The attachment keeps its one copy of the table across mappings.
+        seen[3] = a1.map(&buf, bidi)? == t;
+        a1.unmap(&buf, t)?;
         // A detach without unmap still undoes the mapping.
-        buf.map(2, Direction::TO_DEVICE, 0)?;
-        buf.detach(2);
-        buf.detach(1);
+        a2.map(&buf, DataDirection::ToDevice)?;
+        a2.detach(&buf);
+        a1.detach(&buf);
         seen[7] = buf.attachment_counts() == (0, 0);
         seen[8] = (
             counter(&stats::MAPS) - maps,
             counter(&stats::UNMAPS) - unmaps,
-        ) == (2, 2);
+        ) == (3, 3);
         drop(buf);
         drop(dev);
         assert_eq!(seen, [true; 9]);
@@ -186,27 +181,28 @@ mod buffer {
         let dev = TestDev::direct()?;
         let bounced = counter(&stats::BOUNCED_MAPS);
         let heap = system_heap()?;
+        let bidi = DataDirection::Bidirectional;
         // (syncs for the CPU, for the device) per buffer, asserted once the
         // device is gone.
         let mut got = [(0, 0); 2];
         for (g, flags) in got.iter_mut().zip([ION_FLAG_CACHED, 0]) {
             let buf = Buffer::new(&heap, 4 * PAGE_SIZE, flags)?;
-            // SAFETY: `dev` outlives the attachments, detached by drop.
-            unsafe { buf.attach(1, dev.0)? };
-            // SAFETY: As above.
-            unsafe { buf.attach(2, dev.0)? };
-            let t = buf.map(1, Direction::BIDIRECTIONAL, buf.map_attrs(0))?;
+            let a1 = Attachment::new(&*buf, dev.dev())?;
+            let a2 = Attachment::new(&*buf, dev.dev())?;
+            let t = a1.map(&buf, bidi)?;
             let (cpu, devs) = (
                 counter(&stats::SYNCS_FOR_CPU),
                 counter(&stats::SYNCS_FOR_DEVICE),
             );
-            buf.cpu_access(SyncFor::Cpu, Direction::BIDIRECTIONAL);
-            buf.cpu_access(SyncFor::Device, Direction::BIDIRECTIONAL);
+            buf.cpu_access(SyncFor::Cpu, bidi);
+            buf.cpu_access(SyncFor::Device, bidi);
             *g = (
                 counter(&stats::SYNCS_FOR_CPU) - cpu,
                 counter(&stats::SYNCS_FOR_DEVICE) - devs,
             );
-            buf.unmap(1, t)?;
+            a1.unmap(&buf, t)?;
+            a1.detach(&buf);
+            a2.detach(&buf);
         }
         drop(dev);
         assert_eq!(got, [(1, 1), (0, 0)]);
@@ -223,15 +219,12 @@ mod buffer {
         let a = buf.vmap()?;
         let b = buf.vmap()?;
         let live = counter(&stats::VMAPS) - v0;
-        let page = buf.table().entries().last().ok_or(EINVAL)?.page;
-        // SAFETY: The last page belongs to `buf`; `a` maps all `len` bytes,
-        // the last page at `len - PAGE_SIZE`.
-        let seen = unsafe {
-            let va = bindings::kmap_local_page(page.as_ptr()).cast::<u8>();
-            fill(va, 0x42, N);
-            bindings::kunmap_local(va.cast());
-            all(a.as_ptr().cast::<u8>().add(len - PAGE_SIZE), 0x42, N)
-        };
+        let run = buf.table().entries().last().ok_or(EINVAL)?;
+        let page = run.page(0).ok_or(EINVAL)?;
+        cpu_fill(&page, 0x42)?;
+        // SAFETY: `a` maps all `len` bytes, the last page at
+        // `len - PAGE_SIZE`.
+        let seen = unsafe { all(a.as_ptr().cast::<u8>().add(len - PAGE_SIZE), 0x42) };
         buf.vunmap();
         let after_one = counter(&stats::VMAPS) - v0;
         buf.vunmap();
@@ -243,26 +236,54 @@ mod buffer {
         Ok(())
     }
 
-    /// Fills `len` bytes at `p` with `v`.
-    ///
-    /// # Safety
-    ///
-    /// `p` must be valid for `len` bytes of writes.
-    unsafe fn fill(p: *mut u8, v: u8, len: usize) {
-        // SAFETY: By the caller.
-        unsafe { core::ptr::write_bytes(p, v, len) };
+    const N: usize = 64;
+
+    /// Writes `v` over the first `N` bytes of `page` through the CPU.
+    fn cpu_fill(page: &kernel::page::Page, v: u8) -> Result {
+        let pat = [v; N];
+        // SAFETY: `pat` is valid for `N` bytes of reads.
+        unsafe { page.write_raw(pat.as_ptr(), 0, N) }
     }
 
-    /// Whether `len` bytes at `p` all equal `v`.
+    /// Whether the first `N` bytes of `page` all equal `v`, read through
+    /// the CPU.
+    fn cpu_all(page: &kernel::page::Page, v: u8) -> Result<bool> {
+        let mut got = [0u8; N];
+        // SAFETY: `got` is valid for `N` bytes of writes.
+        unsafe { page.read_raw(got.as_mut_ptr(), 0, N) }?;
+        Ok(got.iter().all(|&b| b == v))
+    }
+
+    /// Fills `N` bytes at `p` with `v`.
     ///
     /// # Safety
     ///
-    /// `p` must be valid for `len` bytes of reads.
-    unsafe fn all(p: *const u8, v: u8, len: usize) -> bool {
+    /// `p` must be valid for `N` bytes of writes.
+    unsafe fn fill(p: *mut u8, v: u8) {
         // SAFETY: By the caller.
-        unsafe { core::slice::from_raw_parts(p, len) }
+        unsafe { core::ptr::write_bytes(p, v, N) };
+    }
+
+    /// Whether `N` bytes at `p` all equal `v`.
+    ///
+    /// # Safety
+    ///
+    /// `p` must be valid for `N` bytes of reads.
+    unsafe fn all(p: *const u8, v: u8) -> bool {
+        // SAFETY: By the caller.
+        unsafe { core::slice::from_raw_parts(p, N) }
             .iter()
             .all(|&b| b == v)
+    }
+
+    /// The device's view of the first page of a mapped attachment: the
+    /// kernel address behind its device address.
+    fn device_view(a: &Attachment<Buffer>, dev: &TestDev) -> Result<*mut u8> {
+        let addr = a
+            .with_mapping(|m| m.dma().iter().next().map(|e| e.dma_address()))
+            .flatten()
+            .ok_or(EINVAL)?;
+        Ok(dma_to_virt(dev.dev(), addr))
     }
 
     /// A device that reaches the pages sees an uncached buffer's CPU writes
@@ -278,47 +299,36 @@ mod buffer {
         let heap = system_heap()?;
         let bounced = counter(&stats::BOUNCED_MAPS);
         let buf = Buffer::new(&heap, PAGE_SIZE, 0)?;
-        // SAFETY: `dev` outlives the attachment, detached when `buf` drops.
-        unsafe { buf.attach(1, dev.0)? };
-        let t = buf.map(1, Direction::BIDIRECTIONAL, buf.map_attrs(0))?;
-        // SAFETY: `t` is the mapped table of a live attachment.
-        let addr = unsafe { bindings::sg_dma_address((*t).sgl) };
-        let page = buf.table().entries().next().ok_or(EINVAL)?.page;
-        // SAFETY: `addr` is a live mapping for `dev`; `page` is `buf`'s.
-        let (dev_phys, own_phys) = unsafe {
-            (
-                ffi::rust_ion_dma_to_phys(dev.0.as_ptr(), addr),
-                ffi::rust_ion_page_to_phys(page.as_ptr()),
-            )
-        };
-        let mut seen = [dev_phys == own_phys, false, false, false];
-        // The device's page is `page` (seen[0]): map it once more.
-        let alias = if seen[0] {
-            let mut dev_page = page.as_ptr();
-            // SAFETY: One page, which `buf` keeps alive until `vunmap` below.
-            NonNull::new(unsafe { ffi::rust_ion_vmap(&mut dev_page, 1, false) })
-        } else {
-            None
-        };
-        if let Some(devp) = alias {
-            // SAFETY: `page` belongs to `buf`, which outlives this use.
-            let cpu = unsafe { bindings::kmap_local_page(page.as_ptr()) }.cast::<u8>();
-            let devp = devp.as_ptr().cast::<u8>();
-            // SAFETY: `cpu` and `devp` each map the whole page.
-            unsafe {
-                seen[1] = cpu != devp;
-                fill(cpu, 0x77, N);
-                seen[2] = all(devp, 0x77, N);
-                fill(devp, 0x88, N);
-                seen[3] = all(cpu, 0x88, N);
-                bindings::kunmap_local(cpu.cast());
-                ffi::rust_ion_vunmap(devp.cast());
-            }
+        let a = Attachment::new(&*buf, dev.dev())?;
+        let t = a.map(&buf, DataDirection::Bidirectional)?;
+        let run = buf.table().entries().next().ok_or(EINVAL)?;
+        let addr = a
+            .with_mapping(|m| m.dma().iter().next().map(|e| e.dma_address()))
+            .flatten()
+            .ok_or(EINVAL)?;
+        let mut seen = [
+            dma::dma_to_phys(dev.dev(), addr) == run.phys(),
+            false,
+            false,
+        ];
+        // The device's page is the buffer's (seen[0]): map it once more.
+        if seen[0] {
+            // SAFETY: The page belongs to `buf`, which outlives the alias.
+            let alias = unsafe { Vmap::new(core::iter::once(run), Caching::Cached) }?;
+            let devp = alias.as_ptr().as_ptr().cast::<u8>();
+            let page = run.page(0).ok_or(EINVAL)?;
+            cpu_fill(&page, 0x77)?;
+            // SAFETY: `devp` maps the whole page.
+            seen[1] = unsafe { all(devp, 0x77) };
+            // SAFETY: As above.
+            unsafe { fill(devp, 0x88) };
+            seen[2] = cpu_all(&page, 0x88)?;
         }
-        buf.unmap(1, t)?;
+        a.unmap(&buf, t)?;
+        a.detach(&buf);
         drop(buf);
         drop(dev);
-        assert_eq!(seen, [true; 4]);
+        assert_eq!(seen, [true; 3]);
         assert_eq!(counter(&stats::BOUNCED_MAPS), bounced);
         assert_eq!(heap.bytes.load(Relaxed), 0);
         Ok(())
@@ -332,55 +342,36 @@ mod buffer {
         let dev = TestDev::new()?;
         let heap = system_heap()?;
         let mut seen = [false; 2];
-        for (i, dir) in [Direction::TO_DEVICE, Direction::FROM_DEVICE]
+        for (i, dir) in [DataDirection::ToDevice, DataDirection::FromDevice]
             .into_iter()
             .enumerate()
         {
             let buf = Buffer::new(&heap, PAGE_SIZE, ION_FLAG_CACHED)?;
-            // SAFETY: `dev` outlives the attachment, detached when `buf` drops.
-            unsafe { buf.attach(1, dev.0)? };
-            let t = buf.map(1, dir, buf.map_attrs(0))?;
-            let (cpu, devp) = addresses(&buf, &dev, t)?;
-            // SAFETY: `cpu` and `devp` each map at least one page.
-            unsafe {
-                if dir == Direction::TO_DEVICE {
-                    fill(cpu, 0x11, N);
-                    buf.cpu_access(SyncFor::Cpu, Direction::FROM_DEVICE);
-                    buf.cpu_access(SyncFor::Device, Direction::BIDIRECTIONAL);
-                    seen[i] = all(devp, 0x11, N);
-                } else {
-                    fill(devp, 0x22, N);
-                    buf.cpu_access(SyncFor::Cpu, Direction::TO_DEVICE);
-                    seen[i] = all(cpu, 0x22, N);
-                    buf.cpu_access(SyncFor::Device, Direction::BIDIRECTIONAL);
-                }
-                bindings::kunmap_local(cpu.cast());
+            let a = Attachment::new(&*buf, dev.dev())?;
+            let t = a.map(&buf, dir)?;
+            let devp = device_view(&a, &dev)?;
+            let run = buf.table().entries().next().ok_or(EINVAL)?;
+            let page = run.page(0).ok_or(EINVAL)?;
+            if dir == DataDirection::ToDevice {
+                cpu_fill(&page, 0x11)?;
+                buf.cpu_access(SyncFor::Cpu, DataDirection::FromDevice);
+                buf.cpu_access(SyncFor::Device, DataDirection::Bidirectional);
+                // SAFETY: `devp` maps at least one page of the mapping.
+                seen[i] = unsafe { all(devp, 0x11) };
+            } else {
+                // SAFETY: As above.
+                unsafe { fill(devp, 0x22) };
+                buf.cpu_access(SyncFor::Cpu, DataDirection::ToDevice);
+                seen[i] = cpu_all(&page, 0x22)?;
+                buf.cpu_access(SyncFor::Device, DataDirection::Bidirectional);
             }
-            buf.unmap(1, t)?;
+            a.unmap(&buf, t)?;
+            a.detach(&buf);
         }
         drop(dev);
         assert_eq!(seen, [true, true]);
         Ok(())
     }
-
-    /// The first page of a mapped attachment: (CPU address, device-side
-    /// address). The caller unmaps the CPU address with `kunmap_local`.
-    fn addresses(
-        buf: &Buffer,
-        dev: &TestDev,
-        t: *mut bindings::sg_table,
-    ) -> Result<(*mut u8, *mut u8)> {
-        // SAFETY: `t` is the mapped table of a live attachment.
-        let addr = unsafe { bindings::sg_dma_address((*t).sgl) };
-        // SAFETY: `addr` is a live mapping for `dev`.
-        let dev_va = unsafe { ffi::rust_ion_dma_to_virt(dev.0.as_ptr(), addr) }.cast::<u8>();
-        let page = buf.table().entries().next().ok_or(EINVAL)?.page;
-        // SAFETY: The page belongs to `buf`, which outlives this use.
-        let cpu_va = unsafe { bindings::kmap_local_page(page.as_ptr()) }.cast::<u8>();
-        Ok((cpu_va, dev_va))
-    }
-
-    const N: usize = 64;
 
     /// end_cpu_access moves CPU writes to the device, begin_cpu_access moves
     /// device writes to the CPU, and neither happens before the call.
@@ -390,27 +381,28 @@ mod buffer {
         flags: u32,
         seen: &mut [bool; 7],
     ) -> Result {
-        let bidi = Direction::BIDIRECTIONAL;
+        let bidi = DataDirection::Bidirectional;
         let buf = Buffer::new(heap, PAGE_SIZE, flags)?;
-        // SAFETY: `dev` outlives the attachment, detached when `buf` drops.
-        unsafe { buf.attach(1, dev.0)? };
-        let t = buf.map(1, bidi, buf.map_attrs(0))?;
-        let (cpu, devp) = addresses(&buf, dev, t)?;
-        // SAFETY: `cpu` and `devp` each map at least one page.
+        let a = Attachment::new(&*buf, dev.dev())?;
+        let t = a.map(&buf, bidi)?;
+        let devp = device_view(&a, dev)?;
+        let run = buf.table().entries().next().ok_or(EINVAL)?;
+        let page = run.page(0).ok_or(EINVAL)?;
+        cpu_fill(&page, 0xa5)?;
+        // SAFETY: `devp` maps at least one page of the live mapping.
         unsafe {
-            fill(cpu, 0xa5, N);
-            seen[0] = !all(devp, 0xa5, N);
+            seen[0] = !all(devp, 0xa5);
             buf.cpu_access(SyncFor::Device, bidi);
-            seen[1] = all(devp, 0xa5, N);
-            fill(devp, 0x5a, N);
-            seen[2] = all(cpu, 0xa5, N);
-            buf.cpu_access(SyncFor::Cpu, bidi);
-            seen[3] = all(cpu, 0x5a, N);
-            bindings::kunmap_local(cpu.cast());
+            seen[1] = all(devp, 0xa5);
+            fill(devp, 0x5a);
         }
+        seen[2] = cpu_all(&page, 0xa5)?;
+        buf.cpu_access(SyncFor::Cpu, bidi);
+        seen[3] = cpu_all(&page, 0x5a)?;
         seen[4] = buf.attachment_counts() == (1, 1);
-        buf.unmap(1, t)?;
+        a.unmap(&buf, t)?;
         seen[5] = buf.attachment_counts() == (1, 0);
+        a.detach(&buf);
         Ok(())
     }
 
@@ -418,17 +410,16 @@ mod buffer {
     /// unmaps; returns whether the write reached the CPU's page.
     pub(super) fn step_unmap(heap: &Arc<heaps::Heap>, dev: &TestDev, flags: u32) -> Result<bool> {
         let buf = Buffer::new(heap, PAGE_SIZE, flags)?;
-        // SAFETY: `dev` outlives the attachment, detached when `buf` drops.
-        unsafe { buf.attach(1, dev.0)? };
-        let t = buf.map(1, Direction::BIDIRECTIONAL, buf.map_attrs(0))?;
-        let (cpu, devp) = addresses(&buf, dev, t)?;
+        let a = Attachment::new(&*buf, dev.dev())?;
+        let t = a.map(&buf, DataDirection::Bidirectional)?;
+        let devp = device_view(&a, dev)?;
         // SAFETY: `devp` maps the bounce page of the live mapping.
-        unsafe { fill(devp, 0x3c, N) };
-        buf.unmap(1, t)?;
-        // SAFETY: `cpu` maps the buffer's first page.
-        let copied = unsafe { all(cpu, 0x3c, N) };
-        // SAFETY: From `kmap_local_page` in `addresses`.
-        unsafe { bindings::kunmap_local(cpu.cast()) };
+        unsafe { fill(devp, 0x3c) };
+        a.unmap(&buf, t)?;
+        let run = buf.table().entries().next().ok_or(EINVAL)?;
+        let page = run.page(0).ok_or(EINVAL)?;
+        let copied = cpu_all(&page, 0x3c)?;
+        a.detach(&buf);
         Ok(copied)
     }
 }
@@ -438,7 +429,7 @@ mod buffer {
 #[kunit_tests(rust_ion_swiotlb)]
 mod swiotlb {
     use super::buffer::{counter, step_sync, step_unmap, system_heap, TestDev};
-    use crate::{ffi, stats, stats::Relaxed, uapi::ION_FLAG_CACHED};
+    use crate::{abstractions, stats, stats::Relaxed, uapi::ION_FLAG_CACHED};
     use kernel::prelude::*;
 
     /// With swiotlb=force a mapping bounces: the device sees a copy that
@@ -450,21 +441,9 @@ mod swiotlb {
     #[test]
     fn swiotlb_shows_that_syncs_move_data() -> Result {
         let dev = TestDev::new()?;
-        // SAFETY: The device is registered.
-        if !unsafe { ffi::rust_ion_swiotlb_forced(dev.0.as_ptr()) } {
+        if !abstractions::dma::swiotlb_force_bounce(dev.dev()) {
             drop(dev);
-            // SAFETY: Always safe to call; it returns the running case.
-            let test = unsafe { kernel::bindings::kunit_get_current_test() };
-            if !test.is_null() {
-                // SAFETY: `test` is the running case; the string is read
-                // during the call.
-                unsafe {
-                    ffi::rust_ion_kunit_skip(
-                        test,
-                        c"needs swiotlb=force on the kernel command line".as_char_ptr(),
-                    )
-                };
-            }
+            abstractions::kunit::mark_skipped(c"needs swiotlb=force on the kernel command line");
             return Ok(());
         }
         let heap = system_heap()?;

@@ -4,8 +4,7 @@
 //! region (`rust-ion,carveout`), zeroed when the heap is created and when a
 //! buffer is freed.
 
-use super::{pool::Region, HeapOps};
-use crate::sg::Chunks;
+use super::{pool::Region, HeapOps, Runs};
 use kernel::{page::PAGE_SIZE, prelude::*};
 
 pub(crate) struct CarveoutHeap {
@@ -22,9 +21,9 @@ impl CarveoutHeap {
     }
 
     /// The heap over a `rust-ion,carveout` node's region.
-    pub(crate) fn from_node(node: &super::dt::Node) -> Result<Self> {
+    pub(crate) fn from_node(node: super::dt::Node) -> Result<Self> {
         Ok(Self {
-            region: Region::from_node(node, PAGE_SIZE.trailing_zeros())?,
+            region: Region::new(node.claim()?, PAGE_SIZE.trailing_zeros())?,
         })
     }
 }
@@ -34,13 +33,11 @@ impl HeapOps for CarveoutHeap {
         self.region.size()
     }
 
-    fn allocate(&self, len: usize, _cached: bool) -> Result<Chunks> {
+    fn allocate(&self, len: usize, _cached: bool) -> Result<Runs> {
         self.region.take(1, len)
     }
 
-    fn free(&self, chunks: &mut Chunks, _cached: bool) {
-        // SAFETY: `chunks` came from `allocate`, so from this region
-        // (`HeapOps::free`), and is given up.
-        unsafe { self.region.give_back(chunks) };
+    fn free(&self, runs: &mut Runs, _cached: bool) {
+        self.region.give_back(runs);
     }
 }

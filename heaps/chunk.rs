@@ -5,8 +5,8 @@
 //! 64 KiB if absent). A buffer is as many chunks as it needs, wherever
 //! they are; chunks are zeroed when freed.
 
-use super::{pool::Region, HeapOps};
-use crate::sg::Chunks;
+use super::{pool::Region, HeapOps, Runs};
+
 use kernel::{page::PAGE_SIZE, prelude::*};
 
 /// The chunk size when the node does not say.
@@ -21,7 +21,7 @@ impl ChunkHeap {
     /// The heap over a `rust-ion,chunk` node's region. A chunk size that
     /// is not a power of two of at least a page, or a region smaller than
     /// one chunk, is `EINVAL` with the reason.
-    pub(crate) fn from_node(node: &super::dt::Node) -> Result<Self, (Error, &'static str)> {
+    pub(crate) fn from_node(node: super::dt::Node) -> Result<Self, (Error, &'static str)> {
         let chunk = match node.chunk_size {
             0 => DEFAULT_CHUNK,
             n => n as usize,
@@ -35,7 +35,8 @@ impl ChunkHeap {
         if node.size < chunk {
             return Err((EINVAL, "region smaller than one chunk"));
         }
-        let region = Region::from_node(node, chunk.trailing_zeros())
+        let backing = node.claim().map_err(|e| (e, "cannot claim the region"))?;
+        let region = Region::new(backing, chunk.trailing_zeros())
             .map_err(|e| (e, "cannot manage the region"))?;
         Ok(Self { region, chunk })
     }
@@ -52,7 +53,7 @@ impl HeapOps for ChunkHeap {
 
     /// `len` is at most the region's size (`Heap::allocate` checks it
     /// against `max_alloc`), so the list below is never absurdly long.
-    fn allocate(&self, len: usize, _cached: bool) -> Result<Chunks> {
+    fn allocate(&self, len: usize, _cached: bool) -> Result<Runs> {
         // `chunk` is a power of two (checked at probe): shift and mask, so
         // that no division (and no panic path for a zero divisor) is here.
         let n = (len >> self.chunk.trailing_zeros())
@@ -60,9 +61,7 @@ impl HeapOps for ChunkHeap {
         self.region.take(n, self.chunk)
     }
 
-    fn free(&self, chunks: &mut Chunks, _cached: bool) {
-        // SAFETY: `chunks` came from `allocate`, so from this region
-        // (`HeapOps::free`), and is given up.
-        unsafe { self.region.give_back(chunks) };
+    fn free(&self, runs: &mut Runs, _cached: bool) {
+        self.region.give_back(runs);
     }
 }

@@ -7,9 +7,9 @@
 //! A node that cannot back a heap is skipped with one line in the log, and
 //! loading goes on: a board's device tree must not keep Ion from loading.
 
-use crate::ffi;
-use core::ptr::NonNull;
-use kernel::{bindings, prelude::*, str::CStr, str::CString};
+#[cfg(CONFIG_ION_RS_HEAP_CMA)]
+use crate::abstractions::cma::Area;
+use kernel::{prelude::*, str::CStr, str::CString};
 
 /// One heap's node, read and checked for what the device tree alone says.
 /// A build with only the CMA heap reads no region.
@@ -18,79 +18,140 @@ use kernel::{bindings, prelude::*, str::CStr, str::CString};
     allow(dead_code)
 )]
 pub(crate) struct Node {
-    /// The node's name, for messages (`ion-carveout@...`).
+    /// The node's name without its unit address, for messages.
     pub(crate) node: CString,
     /// `rust-ion,name`, if the node has one.
     pub(crate) name: Option<CString>,
     /// `rust-ion,heap-id`, if the node has one.
     pub(crate) id: Option<u32>,
-    /// The reserved region (carveout and chunk).
-    pub(crate) base: bindings::phys_addr_t,
+    /// The size of the reserved region (carveout and chunk).
     pub(crate) size: usize,
     /// `rust-ion,chunk-size`, 0 if absent.
     pub(crate) chunk_size: u32,
     /// The CMA area that `memory-region` names (cma).
-    #[cfg_attr(not(CONFIG_ION_RS_HEAP_CMA), allow(dead_code))]
-    pub(crate) cma: Option<NonNull<ffi::Cma>>,
+    #[cfg(CONFIG_ION_RS_HEAP_CMA)]
+    pub(crate) cma: Option<Area>,
+    /// The reserved region (carveout and chunk), checked to be in the
+    /// linear map and not CMA's.
+    #[cfg(CONFIG_OF_RESERVED_MEM)]
+    region: Option<crate::abstractions::of::ReservedMem>,
 }
 
-/// A NUL-terminated byte array from C as a `CStr`.
-fn c_str(bytes: &[u8]) -> &CStr {
-    let end = bytes
-        .iter()
-        .position(|&b| b == 0)
-        .unwrap_or(bytes.len().saturating_sub(1));
-    CStr::from_bytes_with_nul(&bytes[..=end]).unwrap_or(c"?")
+impl Node {
+    /// The region's pages, for the one heap that this node backs.
+    #[cfg(any(CONFIG_ION_RS_HEAP_CARVEOUT, CONFIG_ION_RS_HEAP_CHUNK))]
+    pub(crate) fn claim(self) -> Result<super::pool::Backing> {
+        #[cfg(CONFIG_OF_RESERVED_MEM)]
+        if let Some(region) = self.region {
+            // SAFETY: `read` checked that the node is neither `no-map` nor
+            // `reusable`, so its region is in the linear map and not CMA's.
+            // The binding gives a rust-ion region to its heap alone, and
+            // each node is read once, at load, into one heap.
+            let pages = unsafe { crate::abstractions::of::ReservedPages::claim(region) }?;
+            return Ok(super::pool::Backing::DeviceTree(pages));
+        }
+        Err(ENODEV)
+    }
+}
+
+/// A NUL-terminated name up to its unit address (`%pOFn`).
+#[cfg(CONFIG_OF)]
+fn short_name(full: &CStr) -> Result<CString> {
+    let b = full.to_bytes();
+    let end = b.iter().position(|&c| c == b'@').unwrap_or(b.len());
+    let mut v = KVec::with_capacity(end + 1, GFP_KERNEL)?;
+    v.extend_from_slice(&b[..end], GFP_KERNEL)?;
+    v.push(0, GFP_KERNEL)?;
+    Ok(CString::try_from(
+        CStr::from_bytes_with_nul(&v).map_err(|_| EINVAL)?,
+    )?)
+}
+
+/// Reads what `np` says about its memory into `out`, or says why it cannot
+/// back a heap.
+#[cfg(CONFIG_OF)]
+fn read_memory(
+    np: &crate::abstractions::of::Node,
+    cma: bool,
+    out: &mut Node,
+) -> core::result::Result<(), &'static CStr> {
+    #[cfg(CONFIG_OF_RESERVED_MEM)]
+    {
+        if cma {
+            let mem = np
+                .parse_phandle(c"memory-region", 0)
+                .ok_or(c"no memory-region")?;
+            let not_cma = c"memory-region is not a CMA area";
+            let rmem = mem.reserved_mem().ok_or(not_cma)?;
+            #[cfg(CONFIG_ION_RS_HEAP_CMA)]
+            {
+                out.cma = Some(Area::by_name(rmem.name()).ok_or(not_cma)?);
+                return Ok(());
+            }
+            #[cfg(not(CONFIG_ION_RS_HEAP_CMA))]
+            {
+                let _ = rmem;
+                return Err(not_cma);
+            }
+        }
+        let no_map = np.has_property(c"no-map");
+        let reusable = np.has_property(c"reusable");
+        let rmem = np.reserved_mem().ok_or(c"not a reserved-memory region")?;
+        if no_map {
+            return Err(c"no-map: its pages are not in the linear map");
+        }
+        if reusable {
+            return Err(c"reusable: the region belongs to CMA, not to the heap");
+        }
+        out.size = usize::try_from(rmem.size()).map_err(|_| c"too large")?;
+        out.region = Some(rmem);
+        Ok(())
+    }
+    #[cfg(not(CONFIG_OF_RESERVED_MEM))]
+    {
+        let _ = (np, cma, out);
+        Err(c"not a reserved-memory region")
+    }
 }
 
 /// Every available node compatible with `compatible`, in device-tree order;
 /// the nodes that cannot back a heap are logged and left out. `any` says
 /// whether there was a node at all, usable or not.
+#[cfg(CONFIG_OF)]
 pub(crate) fn nodes(compatible: &CStr) -> Result<(KVec<Node>, bool)> {
     let mut out = KVec::new();
     let mut any = false;
-    for index in 0u32.. {
-        // SAFETY: `DtHeap` is plain data, valid when zeroed.
-        let mut d: ffi::DtHeap = unsafe { core::mem::zeroed() };
-        // SAFETY: `compatible` is a C string and `d` is writable; the helper
-        // fills `d` and returns an errno.
-        let r = unsafe { ffi::rust_ion_dt_heap(compatible.as_char_ptr(), index, &mut d) };
-        if r == ENOENT.to_errno() {
-            break;
+    for np in crate::abstractions::of::Node::compatible(compatible) {
+        if !np.is_available() {
+            continue;
         }
         any = true;
-        let node = CString::try_from(c_str(&d.node))?;
-        if r != 0 {
-            let why = if d.why.is_null() {
-                c"unreadable"
-            } else {
-                // SAFETY: `why` points to one of the helper's string literals.
-                unsafe { CStr::from_char_ptr(d.why) }
-            };
-            pr_warn!("{} {}: skipped: {}\n", compatible, &*node, why);
+        let mut n = Node {
+            node: short_name(np.full_name())?,
+            name: np
+                .read_string(c"rust-ion,name")
+                .map(CString::try_from)
+                .transpose()?,
+            id: np.read_u32(c"rust-ion,heap-id"),
+            size: 0,
+            chunk_size: np.read_u32(c"rust-ion,chunk-size").unwrap_or(0),
+            #[cfg(CONFIG_ION_RS_HEAP_CMA)]
+            cma: None,
+            #[cfg(CONFIG_OF_RESERVED_MEM)]
+            region: None,
+        };
+        let cma = compatible.to_bytes() == b"rust-ion,cma";
+        if let Err(why) = read_memory(&np, cma, &mut n) {
+            pr_warn!("{} {}: skipped: {}\n", compatible, &*n.node, why);
             continue;
         }
-        let name = if d.named {
-            Some(CString::try_from(c_str(&d.name))?)
-        } else {
-            None
-        };
-        let Ok(size) = usize::try_from(d.size) else {
-            pr_warn!("{} {}: skipped: too large\n", compatible, &*node);
-            continue;
-        };
-        out.push(
-            Node {
-                node,
-                name,
-                id: u32::try_from(d.id).ok(),
-                base: d.base,
-                size,
-                chunk_size: d.chunk_size,
-                cma: NonNull::new(d.cma),
-            },
-            GFP_KERNEL,
-        )?;
+        out.push(n, GFP_KERNEL)?;
     }
     Ok((out, any))
+}
+
+/// A kernel without a device tree has no such node.
+#[cfg(not(CONFIG_OF))]
+pub(crate) fn nodes(_compatible: &CStr) -> Result<(KVec<Node>, bool)> {
+    Ok((KVec::new(), false))
 }

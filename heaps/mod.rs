@@ -24,12 +24,80 @@ pub(crate) mod system;
 #[cfg(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG)]
 mod system_contig;
 
-use crate::sg::{Chunk, Chunks};
+#[cfg(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG)]
+use crate::abstractions::page::ExactPages;
+#[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
+use crate::abstractions::page::Pages;
+use crate::abstractions::{
+    page::{Contiguous, ContiguousPages},
+    scatterlist::Segments,
+};
 use kernel::{
+    device::Device,
     prelude::*,
     str::{CStr, CString},
-    sync::{atomic::Atomic, atomic::Relaxed, Arc},
+    sync::{aref::ARef, atomic::Atomic, atomic::Relaxed, Arc},
 };
+
+/// Where the pages of a [`Run`] come from, and so how they go back: each
+/// kind gives its pages back when it drops.
+pub(crate) enum Source {
+    /// A block of the page allocator (system heap, maybe via its pools).
+    #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
+    Block(Pages),
+    /// An exact-size run of the page allocator (system-contig heap).
+    #[cfg(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG)]
+    Exact(ExactPages),
+    /// A run of a CMA area (CMA heap).
+    #[cfg(CONFIG_ION_RS_HEAP_CMA)]
+    Cma(crate::abstractions::cma::CmaPages),
+    /// A range of a reserved region (carveout and chunk heaps).
+    #[cfg(any(CONFIG_ION_RS_HEAP_CARVEOUT, CONFIG_ION_RS_HEAP_CHUNK))]
+    Region(pool::Range),
+}
+
+/// One physically contiguous piece of a buffer, owned.
+pub(crate) struct Run {
+    pub(crate) source: Source,
+    /// The run is zeroed and already written back from the CPU caches, so
+    /// an uncached buffer needs no maintenance for it (a pool run that the
+    /// background zeroer cleaned).
+    pub(crate) clean: bool,
+}
+
+impl Run {
+    /// A run that may still have the CPU's writes in the cache.
+    pub(crate) fn new(source: Source) -> Self {
+        Self {
+            source,
+            clean: false,
+        }
+    }
+
+    /// The pages of the run.
+    pub(crate) fn pages(&self) -> Contiguous<'_> {
+        match &self.source {
+            #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
+            Source::Block(p) => p.contiguous(),
+            #[cfg(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG)]
+            Source::Exact(p) => p.contiguous(),
+            #[cfg(CONFIG_ION_RS_HEAP_CMA)]
+            Source::Cma(p) => p.contiguous(),
+            #[cfg(any(CONFIG_ION_RS_HEAP_CARVEOUT, CONFIG_ION_RS_HEAP_CHUNK))]
+            Source::Region(p) => p.contiguous(),
+        }
+    }
+
+    /// The length of the run in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.pages().len()
+    }
+}
+
+/// The runs of one buffer. Its length follows the buffer's, which userspace
+/// chooses: `kvmalloc` memory, so that a long list never asks the page
+/// allocator for a high order (and never warns).
+pub(crate) type Runs = KVVec<Run>;
 
 /// Heap types of the UAPI (`enum ion_heap_type`). Ids equal types for the
 /// standard heaps. The enum is the UAPI's, whole, whichever heaps a
@@ -54,12 +122,15 @@ pub(crate) trait HeapOps: Send + Sync {
     /// only caller, refuses longer ones first), written for a cached
     /// (`cached`) or an uncached buffer. A heap may round up (the chunk
     /// heap does); the runs say what it gave.
-    fn allocate(&self, len: usize, cached: bool) -> Result<Chunks>;
+    fn allocate(&self, len: usize, cached: bool) -> Result<Runs>;
 
-    /// Takes back every run of `chunks`, which came from
+    /// Takes back every run of `runs`, which came from
     /// [`HeapOps::allocate`] on this heap with the same `cached`, and
-    /// leaves `chunks` empty.
-    fn free(&self, chunks: &mut Chunks, cached: bool);
+    /// leaves `runs` empty. By default each run gives its pages back as it
+    /// drops.
+    fn free(&self, runs: &mut Runs, _cached: bool) {
+        runs.clear();
+    }
 
     /// The largest single allocation the heap can give, 0 if unknown.
     fn max_alloc(&self) -> usize;
@@ -72,13 +143,9 @@ pub(crate) trait HeapOps: Send + Sync {
     /// Empties the heap's page pools, if it has any.
     fn drain(&self) {}
 
-    /// Has the heap's background work clean uncached runs for `dev`, if it
-    /// does any.
-    ///
-    /// # Safety
-    ///
-    /// `dev` must have a DMA mask and outlive the heap.
-    unsafe fn set_clean_device(&self, _dev: *mut kernel::bindings::device) {}
+    /// Has the heap's background work clean uncached runs for `dev` (which
+    /// has a DMA mask), if it does any.
+    fn set_clean_device(&self, _dev: ARef<Device>) {}
 
     /// Writes the heap's pool statistics, if it has pools, as
     /// `heap.<name>.<key> <value>` lines.
@@ -130,24 +197,33 @@ impl Heap {
     /// heap sees it, so that no heap sizes its metadata from an absurd
     /// length (a warning from the page allocator is a crash under
     /// `panic_on_warn`).
-    pub(crate) fn allocate(self: &Arc<Self>, len: usize, flags: u32) -> Result<Pages> {
+    pub(crate) fn allocate(self: &Arc<Self>, len: usize, flags: u32) -> Result<Arc<Allocation>> {
         let cached = flags & crate::uapi::ION_FLAG_CACHED != 0;
         let max = self.ops.max_alloc();
         if max != 0 && len > max {
             return Err(ENOMEM);
         }
-        let chunks = self.ops.allocate(len, cached)?;
+        let mut runs = self.ops.allocate(len, cached)?;
         // What the heap really gave out (a chunk heap rounds up to chunks).
-        let len = chunks.iter().map(|c| c.len).sum();
-        self.bytes.add(len as i64, Relaxed);
-        self.buffers.add(1, Relaxed);
-        self.runs.add(chunks.len() as i64, Relaxed);
-        Ok(Pages {
+        let len = runs.iter().map(Run::len).sum();
+        // A scatterlist entry holds less than 4 GiB.
+        if runs.iter().any(|r| u32::try_from(r.len()).is_err()) {
+            self.ops.free(&mut runs, cached);
+            return Err(EINVAL);
+        }
+        let n = runs.len() as i64;
+        let alloc = Allocation {
             heap: self.clone(),
-            chunks,
+            runs,
             len,
             cached,
-        })
+        };
+        // Counted from here: the allocation's drop uncounts it, whichever
+        // path drops it (a failed `Arc` included).
+        self.bytes.add(len as i64, Relaxed);
+        self.buffers.add(1, Relaxed);
+        self.runs.add(n, Relaxed);
+        Ok(Arc::new(alloc, GFP_KERNEL)?)
     }
 
     /// Empties the heap's page pools, if it has any.
@@ -155,14 +231,10 @@ impl Heap {
         self.ops.drain();
     }
 
-    /// Has the heap's background work clean uncached runs for `dev`.
-    ///
-    /// # Safety
-    ///
-    /// `dev` must have a DMA mask and outlive the heap.
-    pub(crate) unsafe fn set_clean_device(&self, dev: *mut kernel::bindings::device) {
-        // SAFETY: As the caller promises.
-        unsafe { self.ops.set_clean_device(dev) };
+    /// Has the heap's background work clean uncached runs for `dev`, which
+    /// has a DMA mask.
+    pub(crate) fn set_clean_device(&self, dev: ARef<Device>) {
+        self.ops.set_clean_device(dev);
     }
 
     /// Writes the heap's pool statistics, if it has pools.
@@ -182,35 +254,41 @@ impl Heap {
     }
 }
 
-/// The pages of one buffer, given back to their heap on drop.
+/// The pages of one buffer, given back to their heap on drop. The
+/// buffer's tables hold it (`Arc`), so the pages outlive every table.
 ///
 /// # Invariants
 ///
-/// `chunks` were allocated by `heap`, total `len` bytes, and are owned by
-/// this value alone.
-pub(crate) struct Pages {
+/// `runs` were allocated by `heap` with `cached`, total `len` bytes, and
+/// are owned by this value alone.
+pub(crate) struct Allocation {
     heap: Arc<Heap>,
-    chunks: Chunks,
+    runs: Runs,
     len: usize,
     cached: bool,
 }
 
-// SAFETY: The chunks are owned pages that any thread may free; the raw page
-// pointers are not shared outside this value and the tables built from it.
-unsafe impl Send for Pages {}
-// SAFETY: Shared access only reads the chunk list.
-unsafe impl Sync for Pages {}
-
-impl Pages {
-    pub(crate) fn chunks(&self) -> &[Chunk] {
-        &self.chunks
+impl Allocation {
+    /// The runs, in order.
+    pub(crate) fn runs(&self) -> &[Run] {
+        &self.runs
     }
 }
 
-impl Drop for Pages {
+impl Segments for Allocation {
+    fn count(&self) -> usize {
+        self.runs.len()
+    }
+
+    fn segment(&self, i: usize) -> Option<Contiguous<'_>> {
+        self.runs.get(i).map(Run::pages)
+    }
+}
+
+impl Drop for Allocation {
     fn drop(&mut self) {
-        self.heap.runs.add(-(self.chunks.len() as i64), Relaxed);
-        self.heap.ops.free(&mut self.chunks, self.cached);
+        self.heap.runs.add(-(self.runs.len() as i64), Relaxed);
+        self.heap.ops.free(&mut self.runs, self.cached);
         self.heap.bytes.add(-(self.len as i64), Relaxed);
         self.heap.buffers.add(-1, Relaxed);
     }
@@ -301,30 +379,31 @@ fn dt_heaps<T: HeapOps + 'static>(
     pending: &mut KVec<Pending>,
     compatible: &CStr,
     (ty, legacy): (HeapType, &CStr),
-    make: impl Fn(&dt::Node) -> core::result::Result<T, (Error, &'static str)>,
+    make: impl Fn(dt::Node) -> core::result::Result<T, (Error, &'static str)>,
 ) -> Result<bool> {
     let (nodes, any) = dt::nodes(compatible)?;
     let mut first = true;
-    for n in nodes {
-        let ops = match make(&n) {
+    for mut n in nodes {
+        let (node, name, id) = (CString::try_from(&*n.node)?, n.name.take(), n.id);
+        let ops = match make(n) {
             Ok(o) => o,
             Err((e, why)) => {
-                pr_warn!("{} {}: skipped: {} ({:?})\n", compatible, &*n.node, why, e);
+                pr_warn!("{} {}: skipped: {} ({:?})\n", compatible, &*node, why, e);
                 continue;
             }
         };
-        let name = match n.name {
+        let name = match name {
             Some(name) => name,
             None if first => CString::try_from(legacy)?,
-            None => name_from_node(&n.node)?,
+            None => name_from_node(&node)?,
         };
         pending.push(
             Pending {
                 ty,
-                id: n.id,
+                id,
                 first,
                 name,
-                node: n.node,
+                node,
                 ops: boxed(ops)?,
             },
             GFP_KERNEL,

@@ -3,13 +3,18 @@
 //! The system heap: zeroed pages from the page allocator, in orders 8, 4
 //! and 0 (1 MiB, 64 KiB and 4 KiB with 4 KiB pages).
 
-use super::{page_pool::Pools, HeapOps};
-use crate::{
-    ffi,
-    sg::{Chunk, Chunks},
+use super::{page_pool::Pools, HeapOps, Run, Runs, Source};
+use crate::abstractions::{
+    page::{totalram_pages, Gfp, Pages},
+    shrinker,
 };
-use core::{fmt, ptr::NonNull};
-use kernel::{bindings, page::PAGE_SIZE, prelude::*, sync::Arc};
+use core::fmt;
+use kernel::{
+    device::Device,
+    page::PAGE_SIZE,
+    prelude::*,
+    sync::{aref::ARef, Arc},
+};
 
 /// The orders the heap allocates in, largest first (1 MiB, 64 KiB and 4 KiB
 /// with 4 KiB pages).
@@ -29,9 +34,7 @@ pub(crate) fn order_for(remaining: usize, max_order: u32) -> Option<u32> {
 
 /// The largest single allocation: half of RAM.
 pub(crate) fn max_alloc() -> usize {
-    // SAFETY: Reading a counter has no precondition.
-    let ram = unsafe { ffi::rust_ion_totalram_pages() } as usize;
-    ram / 2 * PAGE_SIZE
+    totalram_pages() / 2 * PAGE_SIZE
 }
 
 /// Whether `len` bytes may be allocated at all: a single allocation above
@@ -40,15 +43,15 @@ pub(crate) fn len_allowed(len: usize, totalram_pages: usize) -> bool {
     len / PAGE_SIZE <= totalram_pages / 2
 }
 
-/// The heap, with its page pools.
+/// The heap, with its page pools and their shrinker.
 pub(crate) struct SystemHeap {
-    pools: Arc<Pools>,
+    pools: shrinker::Registration<Pools>,
 }
 
 impl Drop for SystemHeap {
     fn drop(&mut self) {
         // No zeroing work may outlive the heap (and the module).
-        self.pools.flush();
+        self.pools.data().flush();
     }
 }
 
@@ -69,55 +72,47 @@ impl PoolConfig {
 impl SystemHeap {
     pub(crate) fn new(cfg: PoolConfig) -> Result<Self> {
         Ok(Self {
-            pools: Pools::new(cfg.max_bytes, cfg.zero_on_alloc)?,
+            pools: shrinker::Registration::register(
+                c"ion_rs-pool",
+                Pools::new(cfg.max_bytes, cfg.zero_on_alloc)?,
+            )?,
         })
     }
 
-    fn gfp(order: u32) -> bindings::gfp_t {
-        // SAFETY: These are constants initialised at build time.
-        let (highuser, comp, noretry, reclaim) = unsafe {
-            (
-                ffi::rust_ion_gfp_highuser,
-                ffi::rust_ion_gfp_comp,
-                ffi::rust_ion_gfp_noretry,
-                ffi::rust_ion_gfp_reclaim,
-            )
-        };
-        let base = highuser | bindings::__GFP_ZERO;
+    fn pools(&self) -> &Arc<Pools> {
+        self.pools.data()
+    }
+
+    fn gfp(order: u32) -> Gfp {
+        let base = Gfp::highuser() | Gfp::ZERO;
         if order == 0 {
             base
         } else {
             // High orders are opportunistic: no reclaim, no retry, no warning.
-            ((base | bindings::__GFP_NOWARN | noretry) & !reclaim) | comp
+            ((base | Gfp::NOWARN | Gfp::noretry()) - Gfp::reclaim()) | Gfp::comp()
         }
     }
 
-    fn alloc_chunk(&self, order: u32, cached: bool) -> Option<Chunk> {
-        self.pools.take(order, cached).or_else(|| {
-            // SAFETY: `alloc_pages` may be called with any flags and order;
-            // it returns null or `1 << order` zeroed pages that we now own.
-            let page = NonNull::new(unsafe { bindings::alloc_pages(Self::gfp(order), order) })?;
-            Some(Chunk::new(page, PAGE_SIZE << order))
+    fn alloc_run(&self, order: u32, cached: bool) -> Option<Run> {
+        self.pools().take(order, cached).or_else(|| {
+            Some(Run::new(Source::Block(
+                Pages::alloc(order, Self::gfp(order)).ok()?,
+            )))
         })
     }
 
-    /// Gives a chunk to the pool, or back to the page allocator if the
-    /// pool is full.
-    fn free_chunk(&self, c: Chunk, cached: bool) {
-        let order = c.pages().trailing_zeros();
-        if let Err(page) = self.pools.give(c.page, order, cached) {
-            // SAFETY: `c` was allocated with this order (its length is
-            // `PAGE_SIZE << order`) and its owner gives it up here.
-            unsafe { bindings::__free_pages(page.as_ptr(), order) };
+    /// Gives a run to the pool, or back to the page allocator (its drop) if
+    /// the pool is full or does not keep its order.
+    fn free_run(&self, run: Run, cached: bool) {
+        if let Source::Block(pages) = run.source {
+            self.pools().give(pages, cached);
         }
     }
 }
 
 impl HeapOps for SystemHeap {
-    fn allocate(&self, len: usize, cached: bool) -> Result<Chunks> {
-        // SAFETY: Reading a counter has no precondition.
-        let ram = unsafe { ffi::rust_ion_totalram_pages() } as usize;
-        if !len_allowed(len, ram) {
+    fn allocate(&self, len: usize, cached: bool) -> Result<Runs> {
+        if !len_allowed(len, totalram_pages()) {
             return Err(ENOMEM);
         }
         // Room for the runs of the largest orders, so that the list is
@@ -130,14 +125,14 @@ impl HeapOps for SystemHeap {
                 (left & (run - 1), n + (left >> run.trailing_zeros()))
             })
             .1;
-        let mut chunks = Chunks::with_capacity(runs, GFP_KERNEL)?;
+        let mut list = Runs::with_capacity(runs, GFP_KERNEL)?;
         let mut remaining = len;
         let mut max_order = ORDERS[0];
         while remaining > 0 {
             let mut got = None;
             while let Some(order) = order_for(remaining, max_order) {
-                if let Some(c) = self.alloc_chunk(order, cached) {
-                    got = Some(c);
+                if let Some(r) = self.alloc_run(order, cached) {
+                    got = Some(r);
                     break;
                 }
                 if order == 0 {
@@ -145,24 +140,25 @@ impl HeapOps for SystemHeap {
                 }
                 max_order = order - 1;
             }
-            let Some(chunk) = got else {
-                self.free(&mut chunks, cached);
+            let Some(run) = got else {
+                self.free(&mut list, cached);
                 return Err(ENOMEM);
             };
-            max_order = (chunk.len / PAGE_SIZE).trailing_zeros();
-            remaining -= chunk.len;
-            if let Err(e) = chunks.push(chunk, GFP_KERNEL) {
-                self.free_chunk(chunk, cached);
-                self.free(&mut chunks, cached);
+            let n = run.len();
+            max_order = (n / PAGE_SIZE).trailing_zeros();
+            remaining -= n;
+            // A run that cannot be listed drops, back to the page allocator.
+            if let Err(e) = list.push(run, GFP_KERNEL) {
+                self.free(&mut list, cached);
                 return Err(e.into());
             }
         }
-        Ok(chunks)
+        Ok(list)
     }
 
-    fn free(&self, chunks: &mut Chunks, cached: bool) {
-        for c in chunks.drain_all() {
-            self.free_chunk(c, cached);
+    fn free(&self, runs: &mut Runs, cached: bool) {
+        for r in runs.drain_all() {
+            self.free_run(r, cached);
         }
     }
 
@@ -173,16 +169,15 @@ impl HeapOps for SystemHeap {
     /// Empties the pools, after the zeroing work. Process context only
     /// (the shrinker does not wait for the work).
     fn drain(&self) {
-        self.pools.flush();
-        self.pools.shrink(usize::MAX);
+        self.pools().flush();
+        self.pools().shrink(usize::MAX);
     }
 
     fn write_pool_stats(&self, f: &mut fmt::Formatter<'_>, name: &str) -> fmt::Result {
-        self.pools.write_stats(f, name)
+        self.pools().write_stats(f, name)
     }
 
-    unsafe fn set_clean_device(&self, dev: *mut bindings::device) {
-        // SAFETY: As the caller promises; `drop` flushes the pools.
-        unsafe { self.pools.set_clean_device(dev) };
+    fn set_clean_device(&self, dev: ARef<Device>) {
+        self.pools().set_clean_device(dev);
     }
 }

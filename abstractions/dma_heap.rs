@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! DMA-buf heaps: allocators under `/dev/dma_heap/`.
+//!
+//! C header: [`include/linux/dma-heap.h`](srctree/include/linux/dma-heap.h)
+//!
+//! 7.3 cannot remove a dma-heap: the core keeps its name, its ops and its
+//! private data for the life of the kernel. [`add`] is honest about that.
+//! The heap and its name become `'static` (they are leaked), and each heap
+//! added takes a reference on its module that is never put, so that rmmod
+//! is refused rather than leaving a heap whose code is gone.
+
+use super::{
+    dma_buf::{DmaBuf, Exporter},
+    helpers,
+};
+use core::marker::PhantomData;
+use kernel::{bindings, ffi::c_ulong, prelude::*, str::CString, ThisModule};
+
+/// A heap that allocates dma-bufs.
+pub(crate) trait Heap: Send + Sync + 'static {
+    /// The buffers the heap exports.
+    type Buffer: Exporter;
+
+    /// A new buffer of `len` bytes (page-aligned and not zero, checked by
+    /// the core), whose file gets `fd_flags` (`O_ACCMODE` and `O_CLOEXEC`
+    /// bits only, checked by the core). `heap_flags` is zero today.
+    fn allocate(&self, len: usize, fd_flags: u32, heap_flags: u64) -> Result<DmaBuf<Self::Buffer>>;
+}
+
+/// Adds `heap` as `/dev/dma_heap/<name>`, for good.
+///
+/// On success, the heap and its name are never freed and `module` stays
+/// loaded; the heap is returned as `'static`. On failure (the name is
+/// taken, no memory) both come back to the caller's drop and the module
+/// reference is put.
+pub(crate) fn add<H: Heap>(
+    module: &'static ThisModule,
+    name: CString,
+    heap: KBox<H>,
+) -> Result<&'static H> {
+    let heap = KBox::into_raw(heap);
+    let info = helpers::DmaHeapExportInfo {
+        name: name.as_char_ptr(),
+        ops: &Vtable::<H>::OPS,
+        priv_: heap.cast(),
+    };
+    // SAFETY: The module is live (the `'static` reference); this reference
+    // is the heap's, put below only if the heap is not added.
+    unsafe { bindings::__module_get(module.as_ptr()) };
+    // SAFETY: `info` is fully set; on success the core keeps `name`, the
+    // ops and `heap` for good, which the leaks below make true.
+    let r = unsafe { helpers::dma_heap_add(&info) };
+    if let Err(e) = kernel::error::from_err_ptr(r) {
+        // SAFETY: Not added: the core kept nothing; the box is ours again.
+        drop(unsafe { KBox::from_raw(heap) });
+        // SAFETY: The reference taken above.
+        unsafe { bindings::module_put(module.as_ptr()) };
+        return Err(e);
+    }
+    core::mem::forget(name);
+    // SAFETY: The heap is never freed from here on (leaked above).
+    Ok(unsafe { &*heap })
+}
+
+/// The generated `struct dma_heap_ops` of `H`.
+struct Vtable<H: Heap>(PhantomData<H>);
+
+impl<H: Heap> Vtable<H> {
+    const OPS: helpers::DmaHeapOps = helpers::DmaHeapOps {
+        allocate: Some(Self::allocate),
+    };
+
+    /// # Safety
+    ///
+    /// Called by the dma-heap core only, on a heap added by [`add`], with
+    /// arguments it has checked.
+    unsafe extern "C" fn allocate(
+        heap: *mut helpers::DmaHeap,
+        len: c_ulong,
+        fd_flags: u32,
+        heap_flags: u64,
+    ) -> *mut bindings::dma_buf {
+        // SAFETY: The heap's private data is the leaked `H` from `add`.
+        let h = unsafe { &*helpers::dma_heap_get_drvdata(heap).cast::<H>() };
+        match h.allocate(len, fd_flags, heap_flags) {
+            Ok(b) => b.into_raw(),
+            Err(e) => e.to_ptr(),
+        }
+    }
+}

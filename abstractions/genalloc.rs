@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Special-purpose memory pools over a run of pages (genalloc).
+//!
+//! C header: [`include/linux/genalloc.h`](srctree/include/linux/genalloc.h)
+//!
+//! A [`GenPool`] owns a run of pages (its backing, any [`ContiguousPages`])
+//! and hands out sub-runs of it as [`Allocation`]s, which give themselves
+//! back on drop. Each allocation holds the pool, so the pool, and the
+//! backing with it, outlives every allocation.
+
+use super::{
+    helpers,
+    page::{Contiguous, ContiguousPages, PhysAddr},
+};
+use core::ptr::NonNull;
+use kernel::{page::PAGE_SIZE, prelude::*, sync::Arc};
+
+/// A genalloc pool over the pages of `B`.
+///
+/// # Invariants
+///
+/// `raw` is a pool created by `gen_pool_create` that manages exactly the
+/// physical range of `backing`, in granules of `1 << order` bytes (at
+/// least a page); it is destroyed once, on drop, when no allocation is
+/// left (each holds an `Arc` of the pool).
+pub(crate) struct GenPool<B: ContiguousPages> {
+    raw: NonNull<helpers::GenPool>,
+    order: u32,
+    backing: B,
+}
+
+// SAFETY: genalloc takes its own lock; any thread may call it.
+unsafe impl<B: ContiguousPages + Send> Send for GenPool<B> {}
+// SAFETY: As above; shared references only allocate and free.
+unsafe impl<B: ContiguousPages + Sync> Sync for GenPool<B> {}
+
+impl<B: ContiguousPages> GenPool<B> {
+    /// A pool over all of `backing`, in granules of `1 << order` bytes.
+    /// `order` below the page shift is `EINVAL`.
+    pub(crate) fn new(backing: B, order: u32) -> Result<Arc<Self>> {
+        if order < PAGE_SIZE.trailing_zeros() || order >= usize::BITS {
+            return Err(EINVAL);
+        }
+        let run = backing.contiguous();
+        let (base, size) = (run.phys(), run.len());
+        // SAFETY: Creating a pool has no precondition.
+        let raw = unsafe { helpers::gen_pool_create(order as i32, -1) };
+        let raw = NonNull::new(raw).ok_or(ENOMEM)?;
+        // SAFETY: `raw` is a new pool; the range is the backing's, which
+        // the pool owns from here.
+        let r = unsafe {
+            helpers::gen_pool_add_owner(
+                raw.as_ptr(),
+                base as usize,
+                base,
+                size,
+                -1,
+                core::ptr::null_mut(),
+            )
+        };
+        if r != 0 {
+            // SAFETY: Created above, nothing allocated from it.
+            unsafe { helpers::gen_pool_destroy(raw.as_ptr()) };
+            return Err(Error::from_errno(r));
+        }
+        // INVARIANT: The pool manages exactly the backing's range.
+        Ok(Arc::new(
+            Self {
+                raw,
+                order,
+                backing,
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    /// The size of the pool in bytes.
+    pub(crate) fn size(&self) -> usize {
+        self.backing.contiguous().len()
+    }
+
+    /// The granule of the pool in bytes.
+    pub(crate) fn granule(&self) -> usize {
+        1 << self.order
+    }
+
+    /// `size` contiguous bytes from the pool (rounded up to granules by
+    /// genalloc), or `None` if no free range is that large.
+    pub(crate) fn alloc(self: &Arc<Self>, size: usize) -> Option<Allocation<B>> {
+        if size == 0 {
+            return None;
+        }
+        // SAFETY: `raw` is a live pool (invariant).
+        let addr = unsafe { helpers::rust_helper_gen_pool_alloc(self.raw.as_ptr(), size) };
+        if addr == 0 {
+            return None;
+        }
+        // INVARIANT: A range of the pool, ours until freed.
+        Some(Allocation {
+            pool: self.clone(),
+            addr: addr as PhysAddr,
+            size,
+        })
+    }
+}
+
+impl<B: ContiguousPages> Drop for GenPool<B> {
+    fn drop(&mut self) {
+        // SAFETY: No allocation is left (invariant); destroyed once.
+        unsafe { helpers::gen_pool_destroy(self.raw.as_ptr()) };
+    }
+}
+
+/// A range of a [`GenPool`], given back on drop.
+///
+/// # Invariants
+///
+/// `[addr, addr + size)` was returned by `gen_pool_alloc` on `pool` and is
+/// owned by this value; it lies inside the pool's backing, whose pages
+/// `pool` keeps allocated.
+pub(crate) struct Allocation<B: ContiguousPages> {
+    pool: Arc<GenPool<B>>,
+    addr: PhysAddr,
+    size: usize,
+}
+
+impl<B: ContiguousPages> ContiguousPages for Allocation<B> {
+    fn contiguous(&self) -> Contiguous<'_> {
+        // SAFETY: The range is inside the backing, which has struct pages
+        // and which the pool keeps (invariant).
+        let first = unsafe { helpers::rust_helper_phys_to_page(self.addr) };
+        let len = self.size.next_multiple_of(PAGE_SIZE);
+        match NonNull::new(first) {
+            // SAFETY: `len` bytes from `first` are this allocation's pages
+            // (granules are at least a page), allocated while borrowed.
+            Some(first) => unsafe { Contiguous::from_raw(first, len) },
+            // A pool only manages memory with struct pages: not reached.
+            None => self.pool.backing.contiguous(),
+        }
+    }
+}
+
+impl<B: ContiguousPages> Drop for Allocation<B> {
+    fn drop(&mut self) {
+        // SAFETY: Allocated from this pool with this size (invariant), freed
+        // once.
+        unsafe {
+            helpers::gen_pool_free_owner(
+                self.pool.raw.as_ptr(),
+                self.addr as usize,
+                self.size,
+                core::ptr::null_mut(),
+            )
+        };
+    }
+}
+
+#[kunit_tests(rust_genalloc)]
+mod tests {
+    use super::super::page::{Gfp, Pages};
+    use super::*;
+
+    #[test]
+    fn pool_hands_out_and_takes_back_its_backing() -> Result {
+        let backing = Pages::alloc(3, Gfp::KERNEL | Gfp::ZERO)?;
+        let base = backing.contiguous().phys();
+        let pool = GenPool::new(backing, PAGE_SIZE.trailing_zeros())?;
+        assert_eq!((pool.size(), pool.granule()), (8 * PAGE_SIZE, PAGE_SIZE));
+        let a = pool.alloc(4 * PAGE_SIZE).ok_or(ENOMEM)?;
+        let b = pool.alloc(4 * PAGE_SIZE).ok_or(ENOMEM)?;
+        assert!(pool.alloc(PAGE_SIZE).is_none());
+        let (pa, pb) = (a.contiguous().phys(), b.contiguous().phys());
+        assert!(pa >= base && pb >= base && pa != pb);
+        assert_eq!(a.contiguous().npages(), 4);
+        drop(a);
+        let c = pool.alloc(2 * PAGE_SIZE).ok_or(ENOMEM)?;
+        assert_eq!(c.contiguous().phys(), pa);
+        assert!(GenPool::new(Pages::alloc(0, Gfp::KERNEL)?, 4).is_err());
+        Ok(())
+    }
+}

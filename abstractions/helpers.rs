@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The C wrappers of static inlines and macros (`ion_helpers.c`), and the
+//! exported C functions that 7.3's `bindings` crate does not declare.
+//!
+//! Each has the contract of the C function it wraps or names; the safe
+//! wrappers in the other files of this folder state their side of it.
+
+// Every struct here crosses by pointer only (or is `pgprot_t`, one word);
+// the lint looks at what the bindgen structs would be by value, which never
+// happens. The kernel's own `bindings` crate allows it for the same reason.
+#![allow(improper_ctypes)]
+
+use kernel::bindings::{
+    device, dma_addr_t, dma_data_direction, gfp_t, kunit, page, pgprot_t, phys_addr_t, scatterlist,
+    sg_table,
+};
+use kernel::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
+
+extern "C" {
+    pub(crate) fn rust_helper_dma_sync_sgtable_for_cpu(
+        dev: *mut device,
+        sgt: *mut sg_table,
+        dir: dma_data_direction,
+    );
+    pub(crate) fn rust_helper_dma_sync_sgtable_for_device(
+        dev: *mut device,
+        sgt: *mut sg_table,
+        dir: dma_data_direction,
+    );
+    pub(crate) fn rust_helper_dma_mapping_error(dev: *mut device, addr: dma_addr_t) -> c_int;
+    pub(crate) fn rust_helper_dma_coerce_mask_and_coherent(dev: *mut device, mask: u64) -> c_int;
+    pub(crate) fn rust_helper_use_dma_iommu(dev: *mut device) -> bool;
+    pub(crate) fn rust_helper_dev_is_untrusted_pci(dev: *mut device) -> bool;
+    pub(crate) fn rust_helper_dev_has_dma_ops(dev: *mut device) -> bool;
+    pub(crate) fn rust_helper_dma_need_sync(dev: *mut device, addr: dma_addr_t) -> bool;
+    pub(crate) fn rust_helper_dma_to_phys(dev: *mut device, addr: dma_addr_t) -> phys_addr_t;
+    pub(crate) fn rust_helper_is_swiotlb_force_bounce(dev: *mut device) -> bool;
+
+    pub(crate) fn rust_helper_sg_set_page(
+        sg: *mut scatterlist,
+        page: *mut page,
+        len: c_uint,
+        off: c_uint,
+    );
+    pub(crate) fn rust_helper_sg_phys(sg: *mut scatterlist) -> phys_addr_t;
+
+    pub(crate) fn rust_helper_page_to_pfn(page: *mut page) -> c_ulong;
+    pub(crate) fn rust_helper_page_to_phys(page: *mut page) -> phys_addr_t;
+    pub(crate) fn rust_helper_phys_to_page(addr: phys_addr_t) -> *mut page;
+    pub(crate) fn rust_helper_nth_page(page: *mut page, n: c_ulong) -> *mut page;
+    pub(crate) fn rust_helper_clear_highpage(page: *mut page);
+    pub(crate) fn rust_helper_cond_resched();
+    pub(crate) fn rust_helper_alloc_pages_exact(size: usize, gfp: gfp_t) -> *mut page;
+    pub(crate) fn rust_helper_totalram_pages() -> c_ulong;
+    pub(crate) fn rust_helper_max_page_order() -> c_uint;
+
+    pub(crate) static rust_helper_gfp_highuser: gfp_t;
+    pub(crate) static rust_helper_gfp_comp: gfp_t;
+    pub(crate) static rust_helper_gfp_noretry: gfp_t;
+    pub(crate) static rust_helper_gfp_reclaim: gfp_t;
+    pub(crate) static rust_helper_gfp_account: gfp_t;
+    pub(crate) static rust_helper_vm_map: c_ulong;
+
+    pub(crate) fn rust_helper_pgprot_writecombine(prot: pgprot_t) -> pgprot_t;
+    pub(crate) fn rust_helper_page_kernel() -> pgprot_t;
+    pub(crate) fn rust_helper_invalidate_kernel_vmap_range(vaddr: *mut c_void, size: c_int);
+    pub(crate) fn rust_helper_flush_kernel_vmap_range(vaddr: *mut c_void, size: c_int);
+    pub(crate) fn rust_helper_phys_to_virt(addr: phys_addr_t) -> *mut c_void;
+
+    pub(crate) fn rust_helper_gen_pool_alloc(pool: *mut GenPool, size: usize) -> c_ulong;
+    pub(crate) fn rust_helper_dev_get_cma_area(dev: *mut device) -> *mut Cma;
+    pub(crate) fn rust_helper_kunit_mark_skipped(test: *mut kunit, why: *const c_char);
+}
+
+/// `struct gen_pool`, used by pointer only.
+#[repr(C)]
+pub(crate) struct GenPool {
+    _opaque: [u8; 0],
+}
+
+/// `struct cma`, used by pointer only.
+#[repr(C)]
+pub(crate) struct Cma {
+    _opaque: [u8; 0],
+}
+
+/// `struct dma_heap`, used by pointer only.
+#[repr(C)]
+pub(crate) struct DmaHeap {
+    _opaque: [u8; 0],
+}
+
+/// `struct dma_heap_ops` (`include/linux/dma-heap.h`);
+/// `ion_helpers.c` checks its layout at build time.
+#[repr(C)]
+pub(crate) struct DmaHeapOps {
+    pub(crate) allocate: Option<
+        unsafe extern "C" fn(
+            heap: *mut DmaHeap,
+            len: c_ulong,
+            fd_flags: u32,
+            heap_flags: u64,
+        ) -> *mut kernel::bindings::dma_buf,
+    >,
+}
+
+/// `struct dma_heap_export_info` (`include/linux/dma-heap.h`);
+/// `ion_helpers.c` checks its layout at build time.
+#[repr(C)]
+pub(crate) struct DmaHeapExportInfo {
+    pub(crate) name: *const c_char,
+    pub(crate) ops: *const DmaHeapOps,
+    pub(crate) priv_: *mut c_void,
+}
+
+#[cfg(CONFIG_OF_RESERVED_MEM)]
+/// `struct reserved_mem` (`include/linux/of_reserved_mem.h`), up to the
+/// last field read here. `ion_helpers.c` checks the offsets at build time.
+#[repr(C)]
+pub(crate) struct ReservedMem {
+    pub(crate) name: *const c_char,
+    pub(crate) ops: *const c_void,
+    pub(crate) base: phys_addr_t,
+    pub(crate) size: phys_addr_t,
+}
+
+// Exported C functions outside 7.3's `bindings`.
+extern "C" {
+    pub(crate) fn vmap(
+        pages: *mut *mut page,
+        count: c_uint,
+        flags: c_ulong,
+        prot: pgprot_t,
+    ) -> *mut c_void;
+    pub(crate) fn vunmap(addr: *const c_void);
+
+    pub(crate) fn gen_pool_create(min_alloc_order: c_int, nid: c_int) -> *mut GenPool;
+    pub(crate) fn gen_pool_add_owner(
+        pool: *mut GenPool,
+        addr: c_ulong,
+        phys: phys_addr_t,
+        size: usize,
+        nid: c_int,
+        owner: *mut c_void,
+    ) -> c_int;
+    pub(crate) fn gen_pool_free_owner(
+        pool: *mut GenPool,
+        addr: c_ulong,
+        size: usize,
+        owner: *mut *mut c_void,
+    );
+    pub(crate) fn gen_pool_destroy(pool: *mut GenPool);
+}
+
+#[cfg(not(CONFIG_CONTIG_ALLOC))]
+extern "C" {
+    pub(crate) fn rust_helper_page_address(page: *mut page) -> *mut c_void;
+}
+
+#[cfg(CONFIG_CMA)]
+extern "C" {
+    pub(crate) fn cma_alloc(
+        cma: *mut Cma,
+        count: c_ulong,
+        align: c_uint,
+        no_warn: bool,
+    ) -> *mut page;
+    pub(crate) fn cma_release(cma: *mut Cma, pages: *const page, count: c_ulong) -> bool;
+    pub(crate) fn cma_get_name(cma: *const Cma) -> *const c_char;
+}
+
+#[cfg(CONFIG_DMA_CMA)]
+extern "C" {
+    pub(crate) fn dma_contiguous_get_area_by_idx(idx: c_uint) -> *mut Cma;
+}
+
+#[cfg(CONFIG_OF)]
+extern "C" {
+    pub(crate) fn rust_helper_of_node_get(
+        node: *mut kernel::bindings::device_node,
+    ) -> *mut kernel::bindings::device_node;
+    pub(crate) fn rust_helper_of_node_put(node: *mut kernel::bindings::device_node);
+}
+
+#[cfg(CONFIG_OF_RESERVED_MEM)]
+extern "C" {
+    pub(crate) fn of_reserved_mem_lookup(
+        np: *mut kernel::bindings::device_node,
+    ) -> *mut ReservedMem;
+}
+
+#[cfg(CONFIG_DMABUF_HEAPS)]
+extern "C" {
+    pub(crate) fn dma_heap_add(info: *const DmaHeapExportInfo) -> *mut DmaHeap;
+    pub(crate) fn dma_heap_get_drvdata(heap: *mut DmaHeap) -> *mut c_void;
+}

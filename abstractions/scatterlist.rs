@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Scatter-gather tables that own what they describe, and their DMA
+//! mappings as a typestate.
+//!
+//! C header: [`include/linux/scatterlist.h`](srctree/include/linux/scatterlist.h)
+//!
+//! 7.3's [`kernel::scatterlist::SGTable<Owned<P>>`] maps its pages once, at
+//! creation, for a bound device of the driver. An exporter of DMA buffers
+//! needs another life cycle: a table for each importer, made before the
+//! importer's device is known, mapped and unmapped for that device any
+//! number of times, and synced in between. Here that is two types:
+//!
+//! - [`SgTable<P>`]: a table over the page runs of `P`, which it owns (an
+//!   `Arc` of the buffer's pages, typically), so that the pages outlive it.
+//!   It is not mapped.
+//! - [`MappedSgTable<P>`]: the same table mapped for one device with a
+//!   direction and attributes. It syncs for the CPU or the device, and is
+//!   unmapped exactly once, by [`MappedSgTable::unmap`] (which gives the
+//!   [`SgTable`] back) or on drop. Its DMA side is 7.3's borrowed
+//!   [`kernel::scatterlist::SGTable`].
+
+use super::{dma, helpers, page::Contiguous};
+use core::mem::ManuallyDrop;
+use kernel::{
+    bindings,
+    device::Device,
+    dma::{attrs, Attrs, DataDirection},
+    error::to_result,
+    page::PAGE_SIZE,
+    prelude::*,
+    sync::aref::ARef,
+    types::Opaque,
+};
+
+/// Owned page runs that a table can describe.
+pub(crate) trait Segments: Send + Sync + Unpin {
+    /// The number of runs.
+    fn count(&self) -> usize;
+
+    /// Run `i`, for `i` below [`Segments::count`].
+    fn segment(&self, i: usize) -> Option<Contiguous<'_>>;
+}
+
+impl<T: Segments> Segments for kernel::sync::Arc<T> {
+    fn count(&self) -> usize {
+        (**self).count()
+    }
+
+    fn segment(&self, i: usize) -> Option<Contiguous<'_>> {
+        (**self).segment(i)
+    }
+}
+
+/// A `struct sg_table` over the runs of `P`, not mapped.
+///
+/// # Invariants
+///
+/// `table` was initialised by a successful `sg_alloc_table` with
+/// `orig_nents` entries, entry `i` set to the whole of run `i` of `pages`
+/// (which this value owns, so the pages outlive the table); it is not
+/// mapped for any device, and is freed exactly once, on drop.
+pub(crate) struct SgTable<P: Segments> {
+    table: KBox<Opaque<bindings::sg_table>>,
+    pages: P,
+}
+
+// SAFETY: An `sg_table` is plain memory that any thread may read or free;
+// the runs it points to are owned by `pages`, which is `Send`.
+unsafe impl<P: Segments> Send for SgTable<P> {}
+// SAFETY: Shared references only read the table.
+unsafe impl<P: Segments> Sync for SgTable<P> {}
+
+impl<P: Segments> SgTable<P> {
+    /// A table with one entry per run of `pages`. A run of 4 GiB or more
+    /// (more than an entry holds) or no run at all is `EINVAL`.
+    pub(crate) fn new(pages: P) -> Result<Self> {
+        let n = pages.count();
+        if n == 0
+            || (0..n).any(|i| {
+                pages
+                    .segment(i)
+                    .is_none_or(|s| u32::try_from(s.len()).is_err())
+            })
+        {
+            return Err(EINVAL);
+        }
+        let n32 = u32::try_from(n).map_err(|_| EINVAL)?;
+        let table = KBox::new(Opaque::<bindings::sg_table>::uninit(), GFP_KERNEL)?;
+        // SAFETY: `table.get()` is valid for writes; `sg_alloc_table`
+        // initialises the whole struct, and frees what it allocated on error.
+        to_result(unsafe { bindings::sg_alloc_table(table.get(), n32, bindings::GFP_KERNEL) })?;
+        // SAFETY: The table was just initialised.
+        let mut sg = unsafe { (*table.get()).sgl };
+        for i in 0..n {
+            let run = pages.segment(i).ok_or(EINVAL);
+            if sg.is_null() || run.is_err() {
+                // SAFETY: Initialised above and not used again.
+                unsafe { bindings::sg_free_table(table.get()) };
+                return Err(EINVAL);
+            }
+            let run = run?;
+            // SAFETY: `sg` is one of the table's `n` entries; the run's
+            // length fits (checked above).
+            unsafe { helpers::rust_helper_sg_set_page(sg, run.as_raw(), run.len() as u32, 0) };
+            // SAFETY: `sg` is a valid entry; `sg_next` returns the next one
+            // or null after the last.
+            sg = unsafe { bindings::sg_next(sg) };
+        }
+        // INVARIANT: `n` entries, entry `i` is run `i` of `pages`, owned.
+        Ok(Self { table, pages })
+    }
+
+    /// The runs the table describes.
+    pub(crate) fn pages(&self) -> &P {
+        &self.pages
+    }
+
+    /// The entries as the CPU sees them: the runs, in order.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = Contiguous<'_>> + '_ {
+        (0..self.pages.count()).filter_map(move |i| self.pages.segment(i))
+    }
+
+    /// Total length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.entries().map(|e| e.len()).sum()
+    }
+
+    /// Maps the table for `dev` (`dma_map_sgtable`). On failure the table
+    /// comes back with the error.
+    pub(crate) fn map(self, dev: &Device, dir: DataDirection, attrs: Attrs) -> MapResult<P> {
+        // SAFETY: `dev` is live (the reference) and the table is valid and
+        // unmapped (invariant).
+        let r = to_result(unsafe {
+            bindings::dma_map_sgtable(
+                dma::raw(dev),
+                self.table.get(),
+                dir.into(),
+                dma::attrs_raw(attrs),
+            )
+        });
+        match r {
+            // INVARIANT: mapped just now for `dev`, with `dir` and `attrs`;
+            // `ARef` keeps `dev` alive until the unmap.
+            Ok(()) => Ok(MappedSgTable {
+                table: self,
+                dev: dev.into(),
+                dir,
+                attrs,
+            }),
+            Err(e) => Err((e, self)),
+        }
+    }
+}
+
+impl<P: Segments> Drop for SgTable<P> {
+    fn drop(&mut self) {
+        // SAFETY: Initialised and not mapped (invariant); freed only here.
+        unsafe { bindings::sg_free_table(self.table.get()) };
+    }
+}
+
+/// What [`SgTable::map`] returns: the mapped table, or the error and the
+/// table back.
+pub(crate) type MapResult<P> = Result<MappedSgTable<P>, (Error, SgTable<P>)>;
+
+/// Whom a sync makes memory coherent for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SyncFor {
+    /// The CPU, before it reads or writes: what the device wrote becomes
+    /// visible to it (`dma_sync_sgtable_for_cpu`).
+    Cpu,
+    /// The device, once the CPU is done: what the CPU wrote reaches it
+    /// (`dma_sync_sgtable_for_device`).
+    Device,
+}
+
+/// An [`SgTable`] mapped for a device.
+///
+/// # Invariants
+///
+/// `table` is mapped for `dev` with `dir` and `attrs`, and it is unmapped
+/// with the same arguments exactly once (by [`MappedSgTable::unmap`] or on
+/// drop).
+pub(crate) struct MappedSgTable<P: Segments> {
+    table: SgTable<P>,
+    dev: ARef<Device>,
+    dir: DataDirection,
+    attrs: Attrs,
+}
+
+impl<P: Segments> MappedSgTable<P> {
+    /// The C table, valid until the value is unmapped or dropped.
+    pub(crate) fn as_raw(&self) -> *mut bindings::sg_table {
+        self.table.table.get()
+    }
+
+    /// The device the table is mapped for.
+    pub(crate) fn device(&self) -> &Device {
+        &self.dev
+    }
+
+    /// The direction of the mapping.
+    pub(crate) fn direction(&self) -> DataDirection {
+        self.dir
+    }
+
+    /// Whether the mapping was made without CPU cache maintenance.
+    pub(crate) fn skips_cpu_sync(&self) -> bool {
+        self.attrs.contains(attrs::DMA_ATTR_SKIP_CPU_SYNC)
+    }
+
+    /// The DMA side of the table: device addresses and lengths.
+    pub(crate) fn dma(&self) -> &kernel::scatterlist::SGTable {
+        // SAFETY: The table is mapped and valid for as long as `self` is
+        // borrowed, and nothing changes it meanwhile (invariant).
+        unsafe { kernel::scatterlist::SGTable::from_raw(self.as_raw()) }
+    }
+
+    /// Syncs the mapping for the CPU or the device, in `dir`. A one-way
+    /// mapping syncs only in its own direction (the DMA API allows no
+    /// other), so `dir` is taken only for a bidirectional mapping.
+    pub(crate) fn sync(&self, to: SyncFor, dir: DataDirection) {
+        let dir = if self.dir == DataDirection::Bidirectional {
+            dir
+        } else {
+            self.dir
+        };
+        let (d, t) = (dma::raw(&self.dev), self.as_raw());
+        // SAFETY: `t` is mapped for `d` (invariant), which `ARef` keeps
+        // alive; `dir` is the mapping's or it is bidirectional.
+        unsafe {
+            match to {
+                SyncFor::Cpu => helpers::rust_helper_dma_sync_sgtable_for_cpu(d, t, dir.into()),
+                SyncFor::Device => {
+                    helpers::rust_helper_dma_sync_sgtable_for_device(d, t, dir.into())
+                }
+            }
+        }
+    }
+
+    /// Whether the device sees copies of the pages (bounce buffers) that
+    /// only syncs keep current, even for memory the CPU never caches.
+    ///
+    /// dma-direct maps each entry on its own: a device address that is not
+    /// the entry's own page is a swiotlb slot. dma-iommu bounces only for
+    /// untrusted (external PCI) devices. Other `dma_map_ops` are asked,
+    /// which is conservative: they answer yes whenever any sync would work.
+    pub(crate) fn bounces(&self) -> bool {
+        let (d, t) = (dma::raw(&self.dev), self.as_raw());
+        // SAFETY: `d` is alive (`ARef`).
+        if unsafe { helpers::rust_helper_use_dma_iommu(d) } {
+            // SAFETY: As above.
+            return unsafe { helpers::rust_helper_dev_is_untrusted_pci(d) };
+        }
+        // SAFETY: As above.
+        let ops = unsafe { helpers::rust_helper_dev_has_dma_ops(d) };
+        // SAFETY: The table is mapped (invariant): `nents` entries from
+        // `sgl` carry DMA addresses.
+        let (mut sg, n) = unsafe { ((*t).sgl, (*t).nents) };
+        for _ in 0..n {
+            if sg.is_null() {
+                break;
+            }
+            // SAFETY: `sg` is one of the mapped entries; `d` is alive.
+            let bounced = unsafe {
+                let addr = bindings::sg_dma_address(sg);
+                if ops {
+                    helpers::rust_helper_dma_need_sync(d, addr)
+                } else {
+                    helpers::rust_helper_dma_to_phys(d, addr) != helpers::rust_helper_sg_phys(sg)
+                }
+            };
+            if bounced {
+                return true;
+            }
+            // SAFETY: As above.
+            sg = unsafe { bindings::sg_next(sg) };
+        }
+        false
+    }
+
+    /// Undoes the mapping, with the arguments it was made with, and gives
+    /// the table back.
+    pub(crate) fn unmap(self) -> SgTable<P> {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: Mapped for `dev` with `dir` and `attrs` (invariant); `this`
+        // does not drop, so this is the only unmap.
+        unsafe { Self::dma_unmap(&this.dev, &this.table, this.dir, this.attrs) };
+        // SAFETY: Each field is moved out once and `this` is not used again
+        // (nor dropped).
+        let (table, dev) = unsafe { (core::ptr::read(&this.table), core::ptr::read(&this.dev)) };
+        drop(dev);
+        table
+    }
+
+    /// `dma_unmap_sgtable`.
+    ///
+    /// # Safety
+    ///
+    /// `t` must be mapped for `dev` with `dir` and `attrs`; it is not
+    /// mapped afterwards.
+    unsafe fn dma_unmap(dev: &Device, t: &SgTable<P>, dir: DataDirection, attrs: Attrs) {
+        // SAFETY: By the caller.
+        unsafe {
+            bindings::dma_unmap_sgtable(
+                dma::raw(dev),
+                t.table.get(),
+                dir.into(),
+                dma::attrs_raw(attrs),
+            )
+        };
+    }
+}
+
+impl<P: Segments> Drop for MappedSgTable<P> {
+    fn drop(&mut self) {
+        // SAFETY: Still mapped (invariant); unmapped once, here.
+        unsafe { Self::dma_unmap(&self.dev, &self.table, self.dir, self.attrs) };
+    }
+}
+
+/// Helpers for tests of code that maps tables: the CPU address behind a
+/// device address, for a device that reaches memory directly.
+pub(crate) fn dma_to_virt(dev: &Device, addr: kernel::dma::DmaAddress) -> *mut u8 {
+    // SAFETY: Translating an address has no precondition; the result is
+    // only dereferenced by callers that know the memory behind it.
+    unsafe { helpers::rust_helper_phys_to_virt(dma::dma_to_phys(dev, addr)).cast() }
+}
+
+#[kunit_tests(rust_scatterlist_mapped)]
+mod tests {
+    use super::super::page::{ContiguousPages, Gfp, Pages};
+    use super::*;
+
+    struct Runs(KVec<Pages>);
+
+    impl Segments for Runs {
+        fn count(&self) -> usize {
+            self.0.len()
+        }
+        fn segment(&self, i: usize) -> Option<Contiguous<'_>> {
+            self.0.get(i).map(|p| p.contiguous())
+        }
+    }
+
+    fn runs(orders: &[u32]) -> Result<Runs> {
+        let mut v = KVec::new();
+        for &o in orders {
+            v.push(Pages::alloc(o, Gfp::KERNEL)?, GFP_KERNEL)?;
+        }
+        Ok(Runs(v))
+    }
+
+    #[test]
+    fn table_describes_every_run() -> Result {
+        let t = SgTable::new(runs(&[4, 0, 2])?)?;
+        assert_eq!(t.len(), 21 * PAGE_SIZE);
+        assert!(t.entries().map(|e| e.npages()).eq([16, 1, 4]));
+        assert!(SgTable::new(Runs(KVec::new())).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn map_sync_unmap_round_trip() -> Result {
+        let faux = kernel::faux::Registration::new(c"rust_kernel_sg_test", None)?;
+        let fdev: &kernel::faux::Device<kernel::device::Bound> = faux.as_ref();
+        let bound: &kernel::device::Device<kernel::device::Bound> = fdev.as_ref();
+        let dev: &Device = bound;
+        dma::coerce_mask_and_coherent(dev, 64)?;
+        let t = SgTable::new(runs(&[1, 0])?)?;
+        let m = t
+            .map(
+                dev,
+                DataDirection::Bidirectional,
+                attrs::DMA_ATTR_SKIP_CPU_SYNC,
+            )
+            .map_err(|(e, _)| e)?;
+        assert!(m.skips_cpu_sync());
+        assert!(core::ptr::eq(m.device(), dev));
+        let n = m.dma().iter().count();
+        assert!((1..=2).contains(&n));
+        m.sync(SyncFor::Cpu, DataDirection::FromDevice);
+        m.sync(SyncFor::Device, DataDirection::ToDevice);
+        let t = m.unmap();
+        // Mapped again, and unmapped by drop this time.
+        let m = t
+            .map(dev, DataDirection::ToDevice, dma::no_attrs())
+            .map_err(|(e, _)| e)?;
+        assert_eq!(m.direction(), DataDirection::ToDevice);
+        drop(m);
+        Ok(())
+    }
+}
