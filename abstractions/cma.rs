@@ -105,7 +105,7 @@ impl Drop for CmaPages {
     }
 }
 
-#[kunit_tests(rust_cma)]
+#[kunit_tests(rust_kernel_cma)]
 mod tests {
     use super::*;
 

@@ -152,7 +152,7 @@ pub(crate) unsafe fn bypass_swiotlb(dev: &Device) {
     let _ = dev;
 }
 
-#[kunit_tests(rust_dma_any_device)]
+#[kunit_tests(rust_kernel_dma_any_device)]
 mod tests {
     use super::*;
 

@@ -498,7 +498,7 @@ impl<T: Exporter> Vtable<T> {
     }
 }
 
-#[kunit_tests(rust_dma_buf_exporter)]
+#[kunit_tests(rust_kernel_dma_buf_exporter)]
 mod tests {
     use super::super::{
         page::{Contiguous, ContiguousPages, Gfp, Pages},

@@ -156,7 +156,7 @@ impl<B: ContiguousPages> Drop for Allocation<B> {
     }
 }
 
-#[kunit_tests(rust_genalloc)]
+#[kunit_tests(rust_kernel_genalloc)]
 mod tests {
     use super::super::page::{Gfp, Pages};
     use super::*;

@@ -266,3 +266,39 @@ impl super::page::ContiguousPages for ReservedPages {
         unsafe { super::page::Contiguous::from_raw(self.first, self.len) }
     }
 }
+
+#[kunit_tests(rust_kernel_of_reserved_mem)]
+mod tests {
+    use super::*;
+
+    /// Every available `shared-dma-pool` node is a reserved-memory region
+    /// with a size, whose name is the node's; nodes are refcounted.
+    #[test]
+    fn shared_dma_pools_are_reserved_regions() -> Result {
+        let mut seen = 0;
+        for np in Node::compatible(c"shared-dma-pool") {
+            if !np.is_available() {
+                continue;
+            }
+            seen += 1;
+            assert_eq!(np.read_string(c"compatible"), Some(c"shared-dma-pool"));
+            assert!(np.read_u32(c"no-such-property").is_none());
+            let again = np.clone();
+            assert!(again.raw == np.raw);
+            #[cfg(CONFIG_OF_RESERVED_MEM)]
+            {
+                let r = np.reserved_mem().ok_or(ENOENT)?;
+                assert!(r.size() > 0);
+                assert_eq!(r.name(), np.full_name());
+                // A CMA pool is reusable: not a region any heap may claim.
+                assert!(
+                    np.has_property(c"reusable") || np.has_property(c"no-map") || r.base() != 0
+                );
+            }
+        }
+        if seen == 0 {
+            super::super::kunit::mark_skipped(c"no shared-dma-pool node in this device tree");
+        }
+        Ok(())
+    }
+}

@@ -327,7 +327,7 @@ impl Drop for ExactPages {
     }
 }
 
-#[kunit_tests(rust_page_runs)]
+#[kunit_tests(rust_kernel_page_runs)]
 mod tests {
     use super::*;
 

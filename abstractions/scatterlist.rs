@@ -328,7 +328,7 @@ pub(crate) fn dma_to_virt(dev: &Device, addr: kernel::dma::DmaAddress) -> *mut u
     unsafe { helpers::rust_helper_phys_to_virt(dma::dma_to_phys(dev, addr)).cast() }
 }
 
-#[kunit_tests(rust_scatterlist_mapped)]
+#[kunit_tests(rust_kernel_sg_table)]
 mod tests {
     use super::super::page::{ContiguousPages, Gfp, Pages};
     use super::*;

@@ -124,7 +124,7 @@ impl<T: Shrinker> Drop for Registration<T> {
     }
 }
 
-#[kunit_tests(rust_shrinker)]
+#[kunit_tests(rust_kernel_shrinker)]
 mod tests {
     use super::*;
     use kernel::sync::atomic::{Atomic, Relaxed};

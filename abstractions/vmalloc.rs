@@ -113,7 +113,7 @@ impl Drop for Vmap {
     }
 }
 
-#[kunit_tests(rust_vmap_runs)]
+#[kunit_tests(rust_kernel_vmap_runs)]
 mod tests {
     use super::super::page::{ContiguousPages, Gfp, Pages};
     use super::*;

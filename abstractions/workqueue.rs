@@ -26,3 +26,55 @@ pub(crate) fn flush_delayed<T: ?Sized, const ID: u64>(work: &DelayedWork<T, ID>)
     // `struct delayed_work`, alive while borrowed.
     unsafe { bindings::flush_delayed_work(w.cast_mut().cast()) }
 }
+
+#[kernel::macros::kunit_tests(rust_kernel_workqueue_flush)]
+mod tests {
+    use super::*;
+    use kernel::{
+        new_delayed_work,
+        prelude::*,
+        sync::{
+            atomic::{Atomic, Relaxed},
+            Arc,
+        },
+        workqueue::{impl_has_delayed_work, WorkItem},
+    };
+
+    #[pin_data]
+    struct Counter {
+        #[pin]
+        work: DelayedWork<Counter>,
+        runs: Atomic<u32>,
+    }
+
+    impl_has_delayed_work! {
+        impl HasDelayedWork<Self> for Counter { self.work }
+    }
+
+    impl WorkItem for Counter {
+        type Pointer = Arc<Counter>;
+
+        fn run(this: Arc<Counter>) {
+            this.runs.add(1, Relaxed);
+        }
+    }
+
+    /// A flush runs a work item armed far in the future at once, and waits
+    /// for it; a second flush finds nothing to wait for.
+    #[test]
+    fn flush_runs_a_pending_delayed_work_now() -> Result {
+        let c = Arc::pin_init(
+            pin_init!(Counter {
+                work <- new_delayed_work!("rust_kernel_workqueue_flush"),
+                runs: Atomic::new(0),
+            }),
+            GFP_KERNEL,
+        )?;
+        let queued = system_dfl().enqueue_delayed(c.clone(), 100_000).is_ok();
+        let waited = flush_delayed(&c.work);
+        let runs = c.runs.load(Relaxed);
+        let again = flush_delayed(&c.work);
+        assert_eq!((queued, waited, runs, again), (true, true, 1, false));
+        Ok(())
+    }
+}

@@ -4,7 +4,7 @@
 //! region (`rust-ion,carveout`), zeroed when the heap is created and when a
 //! buffer is freed.
 
-use super::{pool::Region, HeapOps, Runs};
+use super::{pool::Region, CacheMode, HeapOps, Runs};
 use kernel::{page::PAGE_SIZE, prelude::*};
 
 pub(crate) struct CarveoutHeap {
@@ -33,11 +33,11 @@ impl HeapOps for CarveoutHeap {
         self.region.size()
     }
 
-    fn allocate(&self, len: usize, _cached: bool) -> Result<Runs> {
+    fn allocate(&self, len: usize, _mode: CacheMode) -> Result<Runs> {
         self.region.take(1, len)
     }
 
-    fn free(&self, runs: &mut Runs, _cached: bool) {
+    fn free(&self, runs: &mut Runs, _mode: CacheMode) {
         self.region.give_back(runs);
     }
 }

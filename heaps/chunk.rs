@@ -5,7 +5,7 @@
 //! 64 KiB if absent). A buffer is as many chunks as it needs, wherever
 //! they are; chunks are zeroed when freed.
 
-use super::{pool::Region, HeapOps, Runs};
+use super::{pool::Region, CacheMode, HeapOps, Runs};
 
 use kernel::{page::PAGE_SIZE, prelude::*};
 
@@ -53,7 +53,7 @@ impl HeapOps for ChunkHeap {
 
     /// `len` is at most the region's size (`Heap::allocate` checks it
     /// against `max_alloc`), so the list below is never absurdly long.
-    fn allocate(&self, len: usize, _cached: bool) -> Result<Runs> {
+    fn allocate(&self, len: usize, _mode: CacheMode) -> Result<Runs> {
         // `chunk` is a power of two (checked at probe): shift and mask, so
         // that no division (and no panic path for a zero divisor) is here.
         let n = (len >> self.chunk.trailing_zeros())
@@ -61,7 +61,7 @@ impl HeapOps for ChunkHeap {
         self.region.take(n, self.chunk)
     }
 
-    fn free(&self, runs: &mut Runs, _cached: bool) {
+    fn free(&self, runs: &mut Runs, _mode: CacheMode) {
         self.region.give_back(runs);
     }
 }

@@ -4,7 +4,7 @@
 //! the one a `rust-ion,cma` node names with `memory-region`, or else the
 //! default area.
 
-use super::{HeapOps, Run, Runs, Source};
+use super::{CacheMode, HeapOps, Run, Runs, Source};
 use crate::abstractions::{cma::Area, page::ContiguousPages};
 use kernel::{page::PAGE_SIZE, prelude::*};
 
@@ -35,7 +35,7 @@ impl HeapOps for CmaHeap {
         0
     }
 
-    fn allocate(&self, len: usize, _cached: bool) -> Result<Runs> {
+    fn allocate(&self, len: usize, _mode: CacheMode) -> Result<Runs> {
         let count = len / PAGE_SIZE;
         let align = core::cmp::min(count.next_power_of_two().trailing_zeros(), MAX_ALIGN_ORDER);
         let mut pages = self.area.alloc(count, align)?;

@@ -94,6 +94,28 @@ impl Run {
     }
 }
 
+/// How the CPU maps a buffer: its pages are kept apart by this, so that
+/// the pools never hand an uncached buffer a page with dirty cache lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CacheMode {
+    /// Cached CPU mappings (`ION_FLAG_CACHED`): syncs do the maintenance.
+    Cached,
+    /// Write-combined CPU mappings: the pages are clean for DMA when handed
+    /// out.
+    Uncached,
+}
+
+impl CacheMode {
+    /// The mode that ALLOC's `flags` ask for.
+    pub(crate) fn from_flags(flags: u32) -> Self {
+        if flags & crate::uapi::ION_FLAG_CACHED != 0 {
+            Self::Cached
+        } else {
+            Self::Uncached
+        }
+    }
+}
+
 /// The runs of one buffer. Its length follows the buffer's, which userspace
 /// chooses: `kvmalloc` memory, so that a long list never asks the page
 /// allocator for a high order (and never warns).
@@ -119,16 +141,15 @@ pub(crate) enum HeapType {
 pub(crate) trait HeapOps: Send + Sync {
     /// Zeroed runs for `len` bytes (a multiple of `PAGE_SIZE`, at most
     /// [`HeapOps::max_alloc`] when that is known: [`Heap::allocate`], the
-    /// only caller, refuses longer ones first), written for a cached
-    /// (`cached`) or an uncached buffer. A heap may round up (the chunk
+    /// only caller, refuses longer ones first), for a buffer of `mode`. A heap may round up (the chunk
     /// heap does); the runs say what it gave.
-    fn allocate(&self, len: usize, cached: bool) -> Result<Runs>;
+    fn allocate(&self, len: usize, mode: CacheMode) -> Result<Runs>;
 
     /// Takes back every run of `runs`, which came from
-    /// [`HeapOps::allocate`] on this heap with the same `cached`, and
+    /// [`HeapOps::allocate`] on this heap with the same `mode`, and
     /// leaves `runs` empty. By default each run gives its pages back as it
     /// drops.
-    fn free(&self, runs: &mut Runs, _cached: bool) {
+    fn free(&self, runs: &mut Runs, _mode: CacheMode) {
         runs.clear();
     }
 
@@ -198,17 +219,17 @@ impl Heap {
     /// length (a warning from the page allocator is a crash under
     /// `panic_on_warn`).
     pub(crate) fn allocate(self: &Arc<Self>, len: usize, flags: u32) -> Result<Arc<Allocation>> {
-        let cached = flags & crate::uapi::ION_FLAG_CACHED != 0;
+        let mode = CacheMode::from_flags(flags);
         let max = self.ops.max_alloc();
         if max != 0 && len > max {
             return Err(ENOMEM);
         }
-        let mut runs = self.ops.allocate(len, cached)?;
+        let mut runs = self.ops.allocate(len, mode)?;
         // What the heap really gave out (a chunk heap rounds up to chunks).
         let len = runs.iter().map(Run::len).sum();
         // A scatterlist entry holds less than 4 GiB.
         if runs.iter().any(|r| u32::try_from(r.len()).is_err()) {
-            self.ops.free(&mut runs, cached);
+            self.ops.free(&mut runs, mode);
             return Err(EINVAL);
         }
         let n = runs.len() as i64;
@@ -216,7 +237,7 @@ impl Heap {
             heap: self.clone(),
             runs,
             len,
-            cached,
+            mode,
         };
         // Counted from here: the allocation's drop uncounts it, whichever
         // path drops it (a failed `Arc` included).
@@ -259,13 +280,13 @@ impl Heap {
 ///
 /// # Invariants
 ///
-/// `runs` were allocated by `heap` with `cached`, total `len` bytes, and
+/// `runs` were allocated by `heap` for `mode`, total `len` bytes, and
 /// are owned by this value alone.
 pub(crate) struct Allocation {
     heap: Arc<Heap>,
     runs: Runs,
     len: usize,
-    cached: bool,
+    mode: CacheMode,
 }
 
 impl Allocation {
@@ -288,7 +309,7 @@ impl Segments for Allocation {
 impl Drop for Allocation {
     fn drop(&mut self) {
         self.heap.runs.add(-(self.runs.len() as i64), Relaxed);
-        self.heap.ops.free(&mut self.runs, self.cached);
+        self.heap.ops.free(&mut self.runs, self.mode);
         self.heap.bytes.add(-(self.len as i64), Relaxed);
         self.heap.buffers.add(-1, Relaxed);
     }

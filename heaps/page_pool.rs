@@ -28,7 +28,7 @@
 //! the bound up front), so reclaim, and with it our own shrinker, cannot be
 //! entered under it.
 
-use super::{Run, Source};
+use super::{CacheMode, Run, Source};
 use crate::{
     abstractions::{
         dma,
@@ -56,9 +56,12 @@ const ORDERS: [u32; 2] = [8, 4];
 const NPOOLS: usize = 2 * ORDERS.len();
 
 /// The pool of runs of `order` pages in one cache mode.
-fn index(order: u32, cached: bool) -> Option<usize> {
+fn index(order: u32, mode: CacheMode) -> Option<usize> {
     let i = ORDERS.iter().position(|&o| o == order)?;
-    Some(if cached { i } else { ORDERS.len() + i })
+    Some(match mode {
+        CacheMode::Cached => i,
+        CacheMode::Uncached => ORDERS.len() + i,
+    })
 }
 
 fn order_of(i: usize) -> u32 {
@@ -190,8 +193,8 @@ impl Pools {
     }
 
     /// A zeroed run of `1 << order` pages from the pool, if it has one.
-    pub(crate) fn take(&self, order: u32, cached: bool) -> Option<Run> {
-        let i = index(order, cached)?;
+    pub(crate) fn take(&self, order: u32, mode: CacheMode) -> Option<Run> {
+        let i = index(order, mode)?;
         // A zeroed run if there is one, else a pending (dirty) one.
         let kept = {
             let mut l = self.lists.lock();
@@ -228,9 +231,9 @@ impl Pools {
     /// Keeps a block that its owner gives up, to be zeroed later by the
     /// work item (or on the way out). A block the pools do not keep (full,
     /// or an order they do not pool) drops, back to the page allocator.
-    pub(crate) fn give(self: &Arc<Self>, pages: Pages, cached: bool) {
+    pub(crate) fn give(self: &Arc<Self>, pages: Pages, mode: CacheMode) {
         let order = pages.order();
-        let Some(i) = index(order, cached) else {
+        let Some(i) = index(order, mode) else {
             return;
         };
         {

@@ -3,7 +3,7 @@
 //! The system heap: zeroed pages from the page allocator, in orders 8, 4
 //! and 0 (1 MiB, 64 KiB and 4 KiB with 4 KiB pages).
 
-use super::{page_pool::Pools, HeapOps, Run, Runs, Source};
+use super::{page_pool::Pools, CacheMode, HeapOps, Run, Runs, Source};
 use crate::abstractions::{
     page::{totalram_pages, Gfp, Pages},
     shrinker,
@@ -93,8 +93,8 @@ impl SystemHeap {
         }
     }
 
-    fn alloc_run(&self, order: u32, cached: bool) -> Option<Run> {
-        self.pools().take(order, cached).or_else(|| {
+    fn alloc_run(&self, order: u32, mode: CacheMode) -> Option<Run> {
+        self.pools().take(order, mode).or_else(|| {
             Some(Run::new(Source::Block(
                 Pages::alloc(order, Self::gfp(order)).ok()?,
             )))
@@ -103,15 +103,15 @@ impl SystemHeap {
 
     /// Gives a run to the pool, or back to the page allocator (its drop) if
     /// the pool is full or does not keep its order.
-    fn free_run(&self, run: Run, cached: bool) {
+    fn free_run(&self, run: Run, mode: CacheMode) {
         if let Source::Block(pages) = run.source {
-            self.pools().give(pages, cached);
+            self.pools().give(pages, mode);
         }
     }
 }
 
 impl HeapOps for SystemHeap {
-    fn allocate(&self, len: usize, cached: bool) -> Result<Runs> {
+    fn allocate(&self, len: usize, mode: CacheMode) -> Result<Runs> {
         if !len_allowed(len, totalram_pages()) {
             return Err(ENOMEM);
         }
@@ -131,7 +131,7 @@ impl HeapOps for SystemHeap {
         while remaining > 0 {
             let mut got = None;
             while let Some(order) = order_for(remaining, max_order) {
-                if let Some(r) = self.alloc_run(order, cached) {
+                if let Some(r) = self.alloc_run(order, mode) {
                     got = Some(r);
                     break;
                 }
@@ -141,7 +141,7 @@ impl HeapOps for SystemHeap {
                 max_order = order - 1;
             }
             let Some(run) = got else {
-                self.free(&mut list, cached);
+                self.free(&mut list, mode);
                 return Err(ENOMEM);
             };
             let n = run.len();
@@ -149,16 +149,16 @@ impl HeapOps for SystemHeap {
             remaining -= n;
             // A run that cannot be listed drops, back to the page allocator.
             if let Err(e) = list.push(run, GFP_KERNEL) {
-                self.free(&mut list, cached);
+                self.free(&mut list, mode);
                 return Err(e.into());
             }
         }
         Ok(list)
     }
 
-    fn free(&self, runs: &mut Runs, cached: bool) {
+    fn free(&self, runs: &mut Runs, mode: CacheMode) {
         for r in runs.drain_all() {
-            self.free_run(r, cached);
+            self.free_run(r, mode);
         }
     }
 

@@ -3,7 +3,7 @@
 //! The system-contig heap: one physically contiguous, zeroed run of exactly
 //! the buffer's size from the page allocator, up to its largest order.
 
-use super::{HeapOps, Run, Runs, Source};
+use super::{CacheMode, HeapOps, Run, Runs, Source};
 use crate::abstractions::page::{max_page_order, ExactPages};
 use kernel::{page::PAGE_SIZE, prelude::*};
 
@@ -16,7 +16,7 @@ impl HeapOps for SystemContigHeap {
 
     /// `len` is at most `MAX_PAGE_ORDER` pages: `Heap::allocate` checks it
     /// against `max_alloc`.
-    fn allocate(&self, len: usize, _cached: bool) -> Result<Runs> {
+    fn allocate(&self, len: usize, _mode: CacheMode) -> Result<Runs> {
         let pages = ExactPages::alloc_zeroed(len)?;
         let mut runs = Runs::new();
         runs.push(Run::new(Source::Exact(pages)), GFP_KERNEL)?;
