@@ -6,7 +6,25 @@
 # timings are closer to hardware.
 #   scripts/bench.sh [ROUNDS]   JSON: ~/.cache/rust-ion/out/bench-<guest>.json
 #   RUST_ION_ARGS=pool_zero_on_alloc=0 scripts/bench.sh   (module parameters)
+#   RUST_ION_BENCH_BEFORE=REV scripts/bench.sh   also the module of commit
+#       REV, in the same boot, after this one: the table gains its ratios
 . "$(dirname "$0")/lib.sh"
+
+# The module of commit $1, built against flavour $2's kernel (external
+# build, the same options as make test's), for a before/after comparison.
+before_module() {
+	local rev=$1 f=$2 wt=$CACHE/before/src mo=$CACHE/before/mod-$2 build
+	build=$("$TOP/scripts/kernel.sh" "$f") || return 1
+	rm -rf "$wt" "$mo" && mkdir -p "$mo"
+	git -C "$TOP" worktree prune
+	git -C "$TOP" worktree add -f --detach "$wt" "$rev" >/dev/null || return 1
+	inroot make -C "$build" ARCH="$(karch "$f")" LLVM=1 -j"$(nproc)" M="$wt" MO="$mo" \
+		CONFIG_ION_RS=m CONFIG_ION_RS_HEAP_SYSTEM=y CONFIG_ION_RS_HEAP_SYSTEM_CONTIG=y \
+		CONFIG_ION_RS_HEAP_CARVEOUT=y CONFIG_ION_RS_HEAP_CHUNK=y CONFIG_ION_RS_HEAP_CMA=y \
+		modules >"$mo/build.log" 2>&1 || { tail -20 "$mo/build.log" >&2; return 1; }
+	git -C "$TOP" worktree remove --force "$wt"
+	echo "$mo/ion_rs.ko"
+}
 
 rounds=${1:-3}
 "$TOP/scripts/buildroot.sh"
@@ -18,18 +36,31 @@ for f in $guests; do
 		log "no usable /dev/kvm (missing, or kvm_pvm): the x86_64 KVM guest is left out"
 		continue
 	fi
+	before_ko=
+	if [ -n "${RUST_ION_BENCH_BEFORE:-}" ]; then
+		before_ko=$(step "module of $RUST_ION_BENCH_BEFORE ($f)" before_module \
+			"$RUST_ION_BENCH_BEFORE" "$f") || die "cannot build $RUST_ION_BENCH_BEFORE"
+	fi
 	log=$(RUST_ION_NO_SWIOTLB=1 RUST_ION_BENCH_ROUNDS=$rounds RUST_ION_VM_TIMEOUT=900 \
-		"$TOP/scripts/vm.sh" "$f" bench)
+		RUST_ION_BEFORE_KO=$before_ko "$TOP/scripts/vm.sh" "$f" bench)
 	grep -q '^@@@ rc=0' "$log" || die "the benchmark failed: $log"
 	json=$CACHE/out/bench-$f.json
 	sed -n '/^@@@ BEGIN bench.json/,/^@@@ END bench.json/p' "$log" | sed '1d;$d' |
 		tr -d '\r' >"$json"
+	set -- "$json"
+	if [ -n "$before_ko" ]; then
+		bjson=$CACHE/out/bench-$f-before.json
+		sed -n '/^@@@ BEGIN bench-before.json/,/^@@@ END bench-before.json/p' "$log" |
+			sed '1d;$d' | tr -d '\r' >"$bjson"
+		[ -s "$bjson" ] || die "the module of $RUST_ION_BENCH_BEFORE did not run: $log"
+		set -- "$json" "$bjson"
+	fi
 	what="arm64, QEMU TCG"
 	if [ "$f" = x86 ]; then
 		what="x86_64, QEMU TCG"
 		kvm_usable && what="x86_64, KVM"
 	fi
 	echo "== $f guest ($what): $rounds rounds"
-	inroot python3 "$TOP/scripts/bench_table.py" "$json"
+	inroot python3 "$TOP/scripts/bench_table.py" "$@"
 	log "JSON: $json"
 done

@@ -113,6 +113,8 @@ initramfs() {
 		cp -L "$ROOT"/usr/arm-linux-gnueabihf/lib/lib{c,m}.so.6 "$r/lib/arm-linux-gnueabihf/"
 	fi
 	cp "$MOD/ion_rs.ko" "$r/lib/modules/"
+	# bench.sh's before/after comparison: another build, run after this one.
+	[ -n "${RUST_ION_BEFORE_KO:-}" ] && cp "$RUST_ION_BEFORE_KO" "$r/lib/modules/ion_rs_before.ko"
 	cp -r "$OUT/tests/kselftest" "$r/kselftest"
 	cp "$OUT"/tests/bin/* "$r/bin/"
 	cp "$OUT"/tests/selftests/* "$r/tests/"
