@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! An Ion buffer: pages from one heap, described by one sg_table, and the
-//! exporter's logic, in safe code over `abstractions`.
+//! An Ion buffer: pages from one heap, and the exporter's logic, in safe
+//! code over `abstractions`.
 //!
 //! The caching model (see Documentation/ion.rst):
-//! - every attachment gets its own copy of the buffer's sg_table;
+//! - every attachment gets its own sg_table of the buffer's page runs,
+//!   made at attach (as the kernel's heaps duplicate theirs); the buffer
+//!   keeps the runs, not a table that nobody maps;
 //! - `map` maps that copy for the importer's device with `dma_map_sgtable`,
 //!   adding `DMA_ATTR_SKIP_CPU_SYNC` for uncached buffers, unless the
 //!   mapping bounces (then the data moves only with syncs, so it is made
@@ -25,10 +27,11 @@ use crate::{
         dma,
         dma_buf::Attachment,
         mm::VmaNewExt,
-        scatterlist::{MapResult, MappedSgTable, SgTable, SyncFor},
+        page::Contiguous,
+        scatterlist::{MapResult, MappedSgTable, Segments, SgTable, SyncFor},
         vmalloc::{Caching, Vmap},
     },
-    heaps::{Allocation, Heap},
+    heaps::{Allocation, Heap, Run},
     stats,
 };
 use core::ptr::NonNull;
@@ -40,7 +43,7 @@ use kernel::{
     new_mutex,
     page::PAGE_SIZE,
     prelude::*,
-    sync::{Arc, Mutex},
+    sync::{Arc, ArcBorrow, Mutex},
 };
 
 /// The kernel's vmap alias of the whole buffer and its users.
@@ -56,16 +59,16 @@ struct Inner {
     vmap: Option<KernelMap>,
 }
 
-/// A buffer: pages from one heap, described by one sg_table.
+/// A buffer: page runs from one heap.
 ///
-/// It lives in an `Arc`, whose one reference the dma-buf holds from export
-/// to release; it is freed when the last dma-buf reference goes. The kernel
-/// mapping in `inner` maps pages of `table`, which the buffer keeps.
+/// It lives in an `Arc`. The dma-buf holds one reference from export to
+/// release, and each attachment's table one from attach to detach (the
+/// dma-buf core detaches every importer before release), so the pages
+/// outlive every table and mapping; the buffer is freed when the last
+/// reference goes. The kernel mapping in `inner` maps pages of `pages`.
 #[pin_data]
 pub(crate) struct Buffer {
-    /// The buffer's own table; attachments get copies, it is never mapped.
-    /// It holds the pages (and each copy holds them too).
-    table: SgTable<Arc<Allocation>>,
+    pages: Allocation,
     /// The length asked for: the dma-buf's size. A heap may give more (the
     /// chunk heap rounds up to chunks), which no mapping reaches.
     len: usize,
@@ -77,10 +80,10 @@ pub(crate) struct Buffer {
 impl Buffer {
     /// Allocates `len` bytes (page-aligned, non-zero) from `heap`.
     pub(crate) fn new(heap: &Arc<Heap>, len: usize, flags: u32) -> Result<Arc<Self>> {
-        let table = SgTable::new(heap.allocate(len, flags)?)?;
+        let pages = heap.allocate(len, flags)?;
         Arc::pin_init(
             pin_init!(Buffer {
-                table,
+                pages,
                 len,
                 flags,
                 inner <- new_mutex!(Inner {
@@ -101,8 +104,14 @@ impl Buffer {
         self.flags & crate::uapi::ION_FLAG_CACHED != 0
     }
 
-    pub(crate) fn table(&self) -> &SgTable<Arc<Allocation>> {
-        &self.table
+    /// The heap the pages came from.
+    pub(crate) fn heap(&self) -> &crate::heaps::Heap {
+        self.pages.heap()
+    }
+
+    /// The page runs, in order.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = Contiguous<'_>> + '_ {
+        self.pages.runs().iter().map(Run::pages)
     }
 
     /// Cleans the CPU caches of a new uncached buffer for `dev`, so that
@@ -110,7 +119,7 @@ impl Buffer {
     /// sync. Runs that the pools' background zeroer already cleaned are
     /// skipped.
     pub(crate) fn clean_for_device(&self, dev: &Device) -> Result {
-        for r in self.table.pages().runs().iter().filter(|r| !r.clean) {
+        for r in self.pages.runs().iter().filter(|r| !r.clean) {
             dma::write_back(dev, r.pages())?;
             stats::CLEANED_AT_ALLOC.add(1, stats::Relaxed);
         }
@@ -132,9 +141,10 @@ impl Buffer {
         }
     }
 
-    /// A new, unmapped copy of the table for an importer.
-    pub(crate) fn attach(&self) -> Result<SgTable<Arc<Allocation>>> {
-        SgTable::new(self.table.pages().clone())
+    /// A new, unmapped table of the buffer's runs for an importer; it
+    /// holds the buffer.
+    pub(crate) fn attach(this: ArcBorrow<'_, Self>) -> Result<SgTable<Arc<Buffer>>> {
+        SgTable::new(this.into())
     }
 
     /// Keeps `a` for syncs.
@@ -166,10 +176,10 @@ impl Buffer {
     pub(crate) fn map(
         &self,
         dev: &Device,
-        table: SgTable<Arc<Allocation>>,
+        table: SgTable<Arc<Buffer>>,
         dir: DataDirection,
         attrs: Attrs,
-    ) -> MapResult<Arc<Allocation>> {
+    ) -> MapResult<Arc<Buffer>> {
         let m = table.map(dev, dir, attrs)?;
         let m = if m.skips_cpu_sync() && m.bounces() {
             let table = m.unmap();
@@ -184,7 +194,7 @@ impl Buffer {
     }
 
     /// Undoes a mapping, exactly as it was made.
-    pub(crate) fn unmap(&self, m: MappedSgTable<Arc<Allocation>>) -> SgTable<Arc<Allocation>> {
+    pub(crate) fn unmap(&self, m: MappedSgTable<Arc<Buffer>>) -> SgTable<Arc<Buffer>> {
         stats::UNMAPS.add(1, stats::Relaxed);
         m.unmap()
     }
@@ -240,9 +250,9 @@ impl Buffer {
         } else {
             Caching::WriteCombine
         };
-        // SAFETY: The pages belong to `self.table`, which outlives `inner`
+        // SAFETY: The pages belong to `self.pages`, which outlives `inner`
         // and so the mapping (dropped in `vunmap` or with the buffer).
-        let vmap = unsafe { Vmap::new(self.table.entries(), caching) }?;
+        let vmap = unsafe { Vmap::new(self.entries(), caching) }?;
         let addr = vmap.as_ptr();
         inner.vmap = Some(KernelMap { vmap, users: 1 });
         stats::VMAPS.add(1, stats::Relaxed);
@@ -279,7 +289,7 @@ impl Buffer {
         let (start, end) = (vma.start(), vma.end());
         let mut skip = vma.pgoff().checked_mul(PAGE_SIZE).ok_or(EINVAL)?;
         let mut addr = start;
-        for run in self.table.entries() {
+        for run in self.entries() {
             if addr >= end {
                 break;
             }
@@ -308,5 +318,16 @@ impl Drop for Inner {
         if self.vmap.take().is_some() {
             stats::VMAPS.add(-1, stats::Relaxed);
         }
+    }
+}
+
+/// The runs an attachment's table describes: the buffer's own.
+impl Segments for Buffer {
+    fn count(&self) -> usize {
+        self.pages.runs().len()
+    }
+
+    fn segment(&self, i: usize) -> Option<Contiguous<'_>> {
+        self.pages.runs().get(i).map(Run::pages)
     }
 }

@@ -10,18 +10,29 @@ use crate::{
         scatterlist::{MapResult, MappedSgTable, SgTable, SyncFor},
     },
     buffer::Buffer,
-    heaps::Allocation,
 };
 use core::ptr::NonNull;
 use kernel::{
-    device::Device, dma::DataDirection, ffi::c_void, mm::virt::VmaNew, prelude::*, sync::Arc,
+    device::Device,
+    dma::DataDirection,
+    ffi::c_void,
+    mm::virt::VmaNew,
+    prelude::*,
+    str::CStr,
+    sync::{Arc, ArcBorrow},
 };
 
 impl Exporter for Buffer {
-    type Pages = Arc<Allocation>;
+    type Pages = Arc<Buffer>;
 
-    fn attach(&self, _dev: &Device) -> Result<SgTable<Arc<Allocation>>> {
-        Buffer::attach(self)
+    /// The heap's memory name, on both faces (as the kernel's heaps report
+    /// `dma_heap_get_name`): what `dmabuf_dump` totals by.
+    fn exp_name(&self) -> &CStr {
+        &self.heap().dma_name
+    }
+
+    fn attach(this: ArcBorrow<'_, Self>, _dev: &Device) -> Result<SgTable<Arc<Buffer>>> {
+        Buffer::attach(this)
     }
 
     fn attached(&self, a: &Arc<Attachment<Self>>) -> Result {
@@ -35,9 +46,9 @@ impl Exporter for Buffer {
     fn map(
         &self,
         dev: &Device,
-        table: SgTable<Arc<Allocation>>,
+        table: SgTable<Arc<Buffer>>,
         dir: DataDirection,
-    ) -> MapResult<Arc<Allocation>> {
+    ) -> MapResult<Arc<Buffer>> {
         Buffer::map(
             self,
             dev,
@@ -47,7 +58,7 @@ impl Exporter for Buffer {
         )
     }
 
-    fn unmap(&self, mapped: MappedSgTable<Arc<Allocation>>) -> SgTable<Arc<Allocation>> {
+    fn unmap(&self, mapped: MappedSgTable<Arc<Buffer>>) -> SgTable<Arc<Buffer>> {
         Buffer::unmap(self, mapped)
     }
 
@@ -81,7 +92,6 @@ pub(crate) fn export(buffer: Arc<Buffer>, file_flags: u32) -> Result<DmaBuf<Buff
     dma_buf::export(
         buffer,
         kernel::module::this_module::<crate::LocalModule>(),
-        c"ion",
         size,
         file_flags,
     )

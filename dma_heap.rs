@@ -5,12 +5,15 @@
 //! (`dma_heap_add`). The same heaps, `Buffer`s and `dma_buf_ops` serve both
 //! faces; only the way in differs.
 //!
-//! A dma-heap has no cache-mode flag, so each heap is two nodes: `<name>`
-//! (cached) and `<name>-uncached`, where `<name>` is the Ion name without
-//! its `_heap` suffix, starting with `ion_` (`ion_system`,
-//! `ion_system-uncached`, `ion_camera_carveout`, ...). The `ion_` prefix
-//! keeps them apart from the kernel's own heaps (`system`,
-//! `default_cma_region`, one per CMA region named after its node).
+//! A dma-heap has no cache-mode flag, so each heap is two nodes, named
+//! after the memory as Documentation/userspace-api/dma-buf-heaps.rst asks
+//! (`Heap::dma_name`): `<name>` (cached) and `<name>-uncached`. The system
+//! heap is `system` and `system-uncached` (Android's name, which mainline
+//! lacks); system-contig is `system-contiguous`; a device-tree heap takes
+//! its region's node name, as 7.3's CMA heaps do. A name that is taken
+//! (the kernel's own `system`, its CMA heap of the same region) is left
+//! out with one line in the log; the load goes on. Documentation/ion.rst
+//! has the table.
 //!
 //! Lifetime: 7.3 cannot remove a dma-heap. A node, its name and the heap it
 //! allocates from are therefore never freed once added, and each node added
@@ -29,7 +32,7 @@ use kernel::{
     device::Device,
     prelude::*,
     str::CString,
-    sync::{aref::ARef, Arc},
+    sync::{aref::ARef, atomic::Relaxed, Arc},
 };
 
 /// One node under `/dev/dma_heap`: a rust-ion heap in one cache mode.
@@ -55,22 +58,20 @@ impl dma_heap::Heap for Node {
 
 /// The node name of `heap` in one cache mode.
 fn node_name(heap: &Heap, cached: bool) -> Result<CString> {
-    let name = heap.name.to_str().map_err(|_| EINVAL)?;
-    let base = name.strip_suffix("_heap").unwrap_or(name);
-    let prefix = if base.starts_with("ion_") { "" } else { "ion_" };
     let suffix = if cached { "" } else { "-uncached" };
-    CString::try_from_fmt(fmt!("{prefix}{base}{suffix}"))
+    CString::try_from_fmt(fmt!("{}{suffix}", &*heap.dma_name))
 }
 
 /// Adds every heap in both cache modes; returns how many nodes were added.
-/// A node that cannot be added (a name already taken, no memory) is logged
-/// and skipped: nodes added before it cannot be taken back, so loading goes
-/// on. `dev` is the module's misc device, with its DMA mask set.
+/// A node whose name is taken is left out with one line in the log, and so
+/// is one that cannot be added (no memory): nodes added before it cannot
+/// be taken back, so loading goes on. `dev` is the module's misc device,
+/// with its DMA mask set.
 pub(crate) fn register_all(heaps: &[Arc<Heap>], dev: &Device) -> usize {
     let module = kernel::module::this_module::<crate::LocalModule>();
     let mut added = 0;
     for heap in heaps {
-        for cached in [true, false] {
+        for (cached, bit) in [(true, 1), (false, 2)] {
             let r = node_name(heap, cached).and_then(|name| {
                 let shown = CString::try_from(&*name)?;
                 let node = KBox::new(
@@ -82,13 +83,19 @@ pub(crate) fn register_all(heaps: &[Arc<Heap>], dev: &Device) -> usize {
                     GFP_KERNEL,
                 )?;
                 dma_heap::add(module, name, node).inspect_err(|e| {
-                    pr_err!("dma-heap {:?}: error {}\n", shown, e.to_errno());
+                    if *e == EEXIST {
+                        pr_info!(
+                            "dma-heap {}: the name is another heap's, left out\n",
+                            &*shown
+                        );
+                    } else {
+                        pr_err!("dma-heap {}: error {}\n", &*shown, e.to_errno());
+                    }
                 })
             });
-            match r {
-                Ok(_) => added += 1,
-                Err(e) if e == ENOMEM => pr_err!("dma-heap node for {:?}: {:?}\n", heap.name, e),
-                Err(_) => {}
+            if r.is_ok() {
+                heap.dma_nodes.add(bit, Relaxed);
+                added += 1;
             }
         }
     }

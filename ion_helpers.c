@@ -113,6 +113,11 @@ void rust_helper_clear_highpage(struct page *page)
 	clear_highpage(page);
 }
 
+void rust_helper_clear_pages(void *addr, unsigned int npages)
+{
+	clear_pages(addr, npages);
+}
+
 void rust_helper_cond_resched(void)
 {
 	cond_resched();

@@ -41,6 +41,7 @@ phys_addr_t rust_helper_page_to_phys(struct page *page);
 struct page *rust_helper_phys_to_page(phys_addr_t addr);
 struct page *rust_helper_nth_page(struct page *page, unsigned long n);
 void rust_helper_clear_highpage(struct page *page);
+void rust_helper_clear_pages(void *addr, unsigned int npages);
 void rust_helper_cond_resched(void);
 void *rust_helper_page_address(struct page *page);
 struct page *rust_helper_alloc_pages_exact(size_t size, gfp_t gfp);

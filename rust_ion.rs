@@ -124,6 +124,17 @@ impl Writer for StatsView {
         for h in self.0.heaps.iter() {
             let name = h.name.to_str().unwrap_or("?");
             writeln!(f, "heap.{name}.id {}", h.id)?;
+            // Strings: the memory's name (every buffer's exporter name) and
+            // the /dev/dma_heap nodes that were added for the heap.
+            let memory = h.dma_name.to_str().unwrap_or("?");
+            writeln!(f, "heap.{name}.exp_name {memory}")?;
+            let nodes = h.dma_nodes.load(Relaxed);
+            if nodes & 1 != 0 {
+                writeln!(f, "heap.{name}.dma_heap.cached {memory}")?;
+            }
+            if nodes & 2 != 0 {
+                writeln!(f, "heap.{name}.dma_heap.uncached {memory}-uncached")?;
+            }
             writeln!(f, "heap.{name}.type {}", h.ty as u32)?;
             writeln!(f, "heap.{name}.bytes {}", h.bytes.load(Relaxed))?;
             writeln!(f, "heap.{name}.buffers {}", h.buffers.load(Relaxed))?;

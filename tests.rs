@@ -113,22 +113,26 @@ mod buffer {
     }
 
     #[test]
-    fn dup_copies_every_entry() -> Result {
+    fn attach_copies_every_run() -> Result {
         let heap = system_heap()?;
         let len = (PAGE_SIZE << 8) + (PAGE_SIZE << 4) + PAGE_SIZE;
         let buf = Buffer::new(&heap, len, ION_FLAG_CACHED)?;
-        let orig = buf.table();
-        let copy = buf.attach()?;
-        assert_eq!(orig.entries().count(), 3);
-        assert!(orig.entries().eq(copy.entries()));
+        let (a, b) = (
+            Buffer::attach(buf.as_arc_borrow())?,
+            Buffer::attach(buf.as_arc_borrow())?,
+        );
+        assert_eq!(a.entries().count(), 3);
+        assert!(a.entries().eq(b.entries()));
+        assert!(a.entries().eq(buf.entries()));
         let want = [PAGE_SIZE << 8, PAGE_SIZE << 4, PAGE_SIZE];
-        assert!(orig.entries().map(|e| e.len()).eq(want));
-        assert_eq!(copy.len(), len);
+        assert!(a.entries().map(|e| e.len()).eq(want));
+        assert_eq!(b.len(), len);
         assert_eq!(heap.bytes.load(Relaxed), len as i64);
-        // The copy holds the pages: they go when both are gone.
+        // The tables hold the buffer: its pages go when all are gone.
         drop(buf);
+        drop(a);
         assert_eq!(heap.bytes.load(Relaxed), len as i64);
-        drop(copy);
+        drop(b);
         assert_eq!(heap.bytes.load(Relaxed), 0);
         assert_eq!(heap.buffers.load(Relaxed), 0);
         Ok(())
@@ -141,8 +145,8 @@ mod buffer {
         let buf = Buffer::new(&heap, 16 * PAGE_SIZE, ION_FLAG_CACHED)?;
         let (maps, unmaps) = (counter(&stats::MAPS), counter(&stats::UNMAPS));
         let bidi = DataDirection::Bidirectional;
-        let a1 = Attachment::new(&*buf, dev.dev())?;
-        let a2 = Attachment::new(&*buf, dev.dev())?;
+        let a1 = Attachment::new(buf.as_arc_borrow(), dev.dev())?;
+        let a2 = Attachment::new(buf.as_arc_borrow(), dev.dev())?;
         // Recorded first and asserted once the device is gone (see
         // swiotlb_shows_that_syncs_move_data), so that a failure here does
         // not leave the device registered for the next test.
@@ -187,8 +191,8 @@ mod buffer {
         let mut got = [(0, 0); 2];
         for (g, flags) in got.iter_mut().zip([ION_FLAG_CACHED, 0]) {
             let buf = Buffer::new(&heap, 4 * PAGE_SIZE, flags)?;
-            let a1 = Attachment::new(&*buf, dev.dev())?;
-            let a2 = Attachment::new(&*buf, dev.dev())?;
+            let a1 = Attachment::new(buf.as_arc_borrow(), dev.dev())?;
+            let a2 = Attachment::new(buf.as_arc_borrow(), dev.dev())?;
             let t = a1.map(&buf, bidi)?;
             let (cpu, devs) = (
                 counter(&stats::SYNCS_FOR_CPU),
@@ -219,7 +223,7 @@ mod buffer {
         let a = buf.vmap()?;
         let b = buf.vmap()?;
         let live = counter(&stats::VMAPS) - v0;
-        let run = buf.table().entries().last().ok_or(EINVAL)?;
+        let run = buf.entries().last().ok_or(EINVAL)?;
         let page = run.page(0).ok_or(EINVAL)?;
         cpu_fill(&page, 0x42)?;
         // SAFETY: `a` maps all `len` bytes, the last page at
@@ -299,9 +303,9 @@ mod buffer {
         let heap = system_heap()?;
         let bounced = counter(&stats::BOUNCED_MAPS);
         let buf = Buffer::new(&heap, PAGE_SIZE, 0)?;
-        let a = Attachment::new(&*buf, dev.dev())?;
+        let a = Attachment::new(buf.as_arc_borrow(), dev.dev())?;
         let t = a.map(&buf, DataDirection::Bidirectional)?;
-        let run = buf.table().entries().next().ok_or(EINVAL)?;
+        let run = buf.entries().next().ok_or(EINVAL)?;
         let addr = a
             .with_mapping(|m| m.dma().iter().next().map(|e| e.dma_address()))
             .flatten()
@@ -347,10 +351,10 @@ mod buffer {
             .enumerate()
         {
             let buf = Buffer::new(&heap, PAGE_SIZE, ION_FLAG_CACHED)?;
-            let a = Attachment::new(&*buf, dev.dev())?;
+            let a = Attachment::new(buf.as_arc_borrow(), dev.dev())?;
             let t = a.map(&buf, dir)?;
             let devp = device_view(&a, &dev)?;
-            let run = buf.table().entries().next().ok_or(EINVAL)?;
+            let run = buf.entries().next().ok_or(EINVAL)?;
             let page = run.page(0).ok_or(EINVAL)?;
             if dir == DataDirection::ToDevice {
                 cpu_fill(&page, 0x11)?;
@@ -383,10 +387,10 @@ mod buffer {
     ) -> Result {
         let bidi = DataDirection::Bidirectional;
         let buf = Buffer::new(heap, PAGE_SIZE, flags)?;
-        let a = Attachment::new(&*buf, dev.dev())?;
+        let a = Attachment::new(buf.as_arc_borrow(), dev.dev())?;
         let t = a.map(&buf, bidi)?;
         let devp = device_view(&a, dev)?;
-        let run = buf.table().entries().next().ok_or(EINVAL)?;
+        let run = buf.entries().next().ok_or(EINVAL)?;
         let page = run.page(0).ok_or(EINVAL)?;
         cpu_fill(&page, 0xa5)?;
         // SAFETY: `devp` maps at least one page of the live mapping.
@@ -410,13 +414,13 @@ mod buffer {
     /// unmaps; returns whether the write reached the CPU's page.
     pub(super) fn step_unmap(heap: &Arc<heaps::Heap>, dev: &TestDev, flags: u32) -> Result<bool> {
         let buf = Buffer::new(heap, PAGE_SIZE, flags)?;
-        let a = Attachment::new(&*buf, dev.dev())?;
+        let a = Attachment::new(buf.as_arc_borrow(), dev.dev())?;
         let t = a.map(&buf, DataDirection::Bidirectional)?;
         let devp = device_view(&a, dev)?;
         // SAFETY: `devp` maps the bounce page of the live mapping.
         unsafe { fill(devp, 0x3c) };
         a.unmap(&buf, t)?;
-        let run = buf.table().entries().next().ok_or(EINVAL)?;
+        let run = buf.entries().next().ok_or(EINVAL)?;
         let page = run.page(0).ok_or(EINVAL)?;
         let copied = cpu_all(&page, 0x3c)?;
         a.detach(&buf);

@@ -45,13 +45,20 @@ use kernel::{
 
 /// A buffer that can be exported as a dma-buf.
 pub(crate) trait Exporter: Sized + Send + Sync + 'static {
-    /// What the attachments' tables describe and keep alive.
-    type Pages: Segments + 'static;
+    /// What the attachments' tables describe and keep alive (an `Arc` of
+    /// the buffer, typically).
+    type Pages: Segments + Unpin + 'static;
+
+    /// The exporter name that the dma-buf reports (`exp_name` in fdinfo,
+    /// debugfs and the BPF iterator). The core does not copy it: borrowed
+    /// from `self`, it lives as long as the buffer, which the dma-buf keeps
+    /// until release, after which the core does not read it.
+    fn exp_name(&self) -> &CStr;
 
     /// A new attachment for `dev`: the table it gets, unmapped. The caller
     /// wraps it in an [`Attachment`] and hands that to
     /// [`Exporter::attached`].
-    fn attach(&self, dev: &Device) -> Result<SgTable<Self::Pages>>;
+    fn attach(this: ArcBorrow<'_, Self>, dev: &Device) -> Result<SgTable<Self::Pages>>;
 
     /// The attachment is set up; the exporter may keep a reference to it
     /// (to sync its mapping). An error undoes the attach.
@@ -119,8 +126,8 @@ impl<T: Exporter> Attachment<T> {
     /// Attaches `dev` to `obj`, as the core's `attach` does: the exporter
     /// makes the table ([`Exporter::attach`]) and is told of the new
     /// attachment ([`Exporter::attached`]).
-    pub(crate) fn new(obj: &T, dev: &Device) -> Result<Arc<Self>> {
-        let table = obj.attach(dev)?;
+    pub(crate) fn new(obj: ArcBorrow<'_, T>, dev: &Device) -> Result<Arc<Self>> {
+        let table = T::attach(obj, dev)?;
         let a = Arc::pin_init(
             pin_init!(Self {
                 dev: dev.into(),
@@ -251,7 +258,7 @@ impl<T: Exporter> DmaBuf<T> {
     /// The exporter name that the dma-buf reports (`exp_name`).
     pub(crate) fn exp_name(&self) -> &CStr {
         // SAFETY: The dma-buf is live (invariant); `exp_name` is the
-        // `'static` string given to `export`.
+        // buffer's ([`Exporter::exp_name`]), alive until release.
         unsafe { CStr::from_char_ptr((*self.raw.as_ptr()).exp_name) }
     }
 }
@@ -263,19 +270,22 @@ impl<T: Exporter> Drop for DmaBuf<T> {
     }
 }
 
-/// Exports `obj` as a new dma-buf of `size` bytes named `exp_name`, whose
+/// Exports `obj` as a new dma-buf of `size` bytes, named by
+/// [`Exporter::exp_name`], whose
 /// file gets `file_flags` (the access mode, and `O_CLOEXEC`). `module`
 /// is the exporter's: the core keeps it referenced while the dma-buf lives.
 pub(crate) fn export<T: Exporter>(
     obj: Arc<T>,
     module: &'static ThisModule,
-    exp_name: &'static CStr,
     size: usize,
     file_flags: u32,
 ) -> Result<DmaBuf<T>> {
+    let exp_name = obj.exp_name().as_char_ptr();
     let private = obj.into_foreign();
     let info = bindings::dma_buf_export_info {
-        exp_name: exp_name.as_char_ptr(),
+        // The name lives in `obj` (or what it owns), which `priv` keeps
+        // until release.
+        exp_name,
         owner: module.as_ptr(),
         ops: &Vtable::<T>::OPS,
         size,
@@ -366,7 +376,7 @@ impl<T: Exporter> Vtable<T> {
         };
         // SAFETY: As above; `Device` wraps `struct device`.
         let dev = unsafe { Device::from_raw(dev.as_ptr()) };
-        let res = Attachment::new(&*obj, dev).map(|a| {
+        let res = Attachment::new(obj, dev).map(|a| {
             // SAFETY: `attach` is being set up; `priv` is ours to set, and
             // `detach` takes the reference back.
             unsafe { (*attach).priv_ = a.into_foreign().cast() };
@@ -540,8 +550,12 @@ mod tests {
     impl Exporter for Obj {
         type Pages = Arc<Runs>;
 
-        fn attach(&self, _dev: &Device) -> Result<SgTable<Arc<Runs>>> {
-            SgTable::new(self.pages.clone())
+        fn exp_name(&self) -> &CStr {
+            c"rust_kernel_test"
+        }
+
+        fn attach(this: ArcBorrow<'_, Self>, _dev: &Device) -> Result<SgTable<Arc<Runs>>> {
+            SgTable::new(this.pages.clone())
         }
         fn attached(&self, _a: &Arc<Attachment<Self>>) -> Result {
             self.attached.add(1, Relaxed);
@@ -599,7 +613,6 @@ mod tests {
         let buf = export(
             obj.clone(),
             module,
-            c"rust_kernel_test",
             2 * PAGE_SIZE,
             kernel::fs::file::flags::O_RDWR,
         )?;

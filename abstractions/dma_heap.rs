@@ -15,7 +15,13 @@ use super::{
     helpers,
 };
 use core::marker::PhantomData;
-use kernel::{bindings, ffi::c_ulong, prelude::*, str::CString, ThisModule};
+use kernel::{
+    bindings,
+    ffi::c_ulong,
+    prelude::*,
+    str::{CStr, CString},
+    ThisModule,
+};
 
 /// A heap that allocates dma-bufs.
 pub(crate) trait Heap: Send + Sync + 'static {
@@ -28,17 +34,43 @@ pub(crate) trait Heap: Send + Sync + 'static {
     fn allocate(&self, len: usize, fd_flags: u32, heap_flags: u64) -> Result<DmaBuf<Self::Buffer>>;
 }
 
+/// Whether a dma-heap named `name` exists already, whoever added it: its
+/// class device in sysfs (`/sys/class/dma_heap/<name>`).
+///
+/// 7.3 exports no lookup, and `dma_heap_add` of a taken name creates the
+/// device before it compares names, so sysfs reports the duplicate with a
+/// stack dump before the add fails: [`add`] asks here first. Where sysfs
+/// is not mounted for the caller, the answer is "no".
+pub(crate) fn name_taken(name: &CStr) -> bool {
+    let Ok(path) = CString::try_from_fmt(fmt!("/sys/class/dma_heap/{}", name)) else {
+        return false;
+    };
+    let mut p: bindings::path = pin_init::zeroed();
+    // SAFETY: `path` is a C string; `p` is written on success and then
+    // holds references that `path_put` drops.
+    if unsafe { helpers::kern_path(path.as_char_ptr(), 0, &mut p) } != 0 {
+        return false;
+    }
+    // SAFETY: `p` was filled by the successful lookup above.
+    unsafe { bindings::path_put(&p) };
+    true
+}
+
 /// Adds `heap` as `/dev/dma_heap/<name>`, for good.
 ///
 /// On success, the heap and its name are never freed and `module` stays
-/// loaded; the heap is returned as `'static`. On failure (the name is
-/// taken, no memory) both come back to the caller's drop and the module
-/// reference is put.
+/// loaded; the heap is returned as `'static`. A name that a heap already
+/// has is `EEXIST`, without asking the core (see [`name_taken`]). On
+/// failure both come back to the caller's drop and the module reference is
+/// put.
 pub(crate) fn add<H: Heap>(
     module: &'static ThisModule,
     name: CString,
     heap: KBox<H>,
 ) -> Result<&'static H> {
+    if name_taken(&name) {
+        return Err(EEXIST);
+    }
     let heap = KBox::into_raw(heap);
     let info = helpers::DmaHeapExportInfo {
         name: name.as_char_ptr(),

@@ -49,7 +49,10 @@ extern "C" {
     pub(crate) fn rust_helper_page_to_phys(page: *mut page) -> phys_addr_t;
     pub(crate) fn rust_helper_phys_to_page(addr: phys_addr_t) -> *mut page;
     pub(crate) fn rust_helper_nth_page(page: *mut page, n: c_ulong) -> *mut page;
+    #[cfg(CONFIG_HIGHMEM)]
     pub(crate) fn rust_helper_clear_highpage(page: *mut page);
+    pub(crate) fn rust_helper_clear_pages(addr: *mut c_void, npages: c_uint);
+    pub(crate) fn rust_helper_page_address(page: *mut page) -> *mut c_void;
     pub(crate) fn rust_helper_cond_resched();
     pub(crate) fn rust_helper_alloc_pages_exact(size: usize, gfp: gfp_t) -> *mut page;
     pub(crate) fn rust_helper_totalram_pages() -> c_ulong;
@@ -153,11 +156,6 @@ extern "C" {
     pub(crate) fn gen_pool_destroy(pool: *mut GenPool);
 }
 
-#[cfg(not(CONFIG_CONTIG_ALLOC))]
-extern "C" {
-    pub(crate) fn rust_helper_page_address(page: *mut page) -> *mut c_void;
-}
-
 #[cfg(CONFIG_CMA)]
 extern "C" {
     pub(crate) fn cma_alloc(
@@ -192,6 +190,11 @@ extern "C" {
 
 #[cfg(CONFIG_DMABUF_HEAPS)]
 extern "C" {
+    pub(crate) fn kern_path(
+        name: *const c_char,
+        flags: c_uint,
+        path: *mut kernel::bindings::path,
+    ) -> c_int;
     pub(crate) fn dma_heap_add(info: *const DmaHeapExportInfo) -> *mut DmaHeap;
     pub(crate) fn dma_heap_get_drvdata(heap: *mut DmaHeap) -> *mut c_void;
 }

@@ -183,14 +183,29 @@ impl<'a> Contiguous<'a> {
 ///
 /// Nothing else may read or write the pages meanwhile.
 unsafe fn zero(run: Contiguous<'_>) {
-    for i in 0..run.npages() {
-        // SAFETY: Page `i` of the run is valid (invariant) and ours to
-        // write (caller); `clear_highpage` maps it if it is high memory.
+    // Pages cleared between two chances to reschedule: 128 KiB.
+    const BATCH: usize = 32;
+    let n = run.npages();
+    let mut i = 0;
+    while i < n {
+        let k = core::cmp::min(BATCH, n - i);
+        // SAFETY: Pages `i..i + k` of the run are valid (invariant) and ours
+        // to write (caller). Without highmem every page is in the linear
+        // map, so `clear_pages` clears the `k` of them from one address.
+        #[cfg(not(CONFIG_HIGHMEM))]
         unsafe {
-            helpers::rust_helper_clear_highpage(helpers::rust_helper_nth_page(run.as_raw(), i))
+            let first = helpers::rust_helper_nth_page(run.as_raw(), i);
+            helpers::rust_helper_clear_pages(helpers::rust_helper_page_address(first), k as u32)
         };
-        // Every 128 KiB: a chance to reschedule, not a call per page.
-        if i % 32 == 31 {
+        #[cfg(CONFIG_HIGHMEM)]
+        for j in i..i + k {
+            // SAFETY: As above; `clear_highpage` maps each page.
+            unsafe {
+                helpers::rust_helper_clear_highpage(helpers::rust_helper_nth_page(run.as_raw(), j))
+            };
+        }
+        i += k;
+        if i < n {
             // SAFETY: Process context, no lock held (the callers zero
             // outside their locks).
             unsafe { helpers::rust_helper_cond_resched() };

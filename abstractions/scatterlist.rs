@@ -34,7 +34,7 @@ use kernel::{
 };
 
 /// Owned page runs that a table can describe.
-pub(crate) trait Segments: Send + Sync + Unpin {
+pub(crate) trait Segments: Send + Sync {
     /// The number of runs.
     fn count(&self) -> usize;
 
@@ -355,6 +355,7 @@ mod tests {
     #[test]
     fn table_describes_every_run() -> Result {
         let t = SgTable::new(runs(&[4, 0, 2])?)?;
+        assert_eq!(t.pages().count(), 3);
         assert_eq!(t.len(), 21 * PAGE_SIZE);
         assert!(t.entries().map(|e| e.npages()).eq([16, 1, 4]));
         assert!(SgTable::new(Runs(KVec::new())).is_err());

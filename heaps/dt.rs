@@ -20,6 +20,10 @@ use kernel::{prelude::*, str::CStr, str::CString};
 pub(crate) struct Node {
     /// The node's name without its unit address, for messages.
     pub(crate) node: CString,
+    /// The name of the memory: the reserved-memory node's full name (with
+    /// its unit address), as 7.3's CMA heaps name theirs. For a CMA heap,
+    /// the node that `memory-region` names.
+    pub(crate) memory: CString,
     /// `rust-ion,name`, if the node has one.
     pub(crate) name: Option<CString>,
     /// `rust-ion,heap-id`, if the node has one.
@@ -83,6 +87,7 @@ fn read_memory(
                 .ok_or(c"no memory-region")?;
             let not_cma = c"memory-region is not a CMA area";
             let rmem = mem.reserved_mem().ok_or(not_cma)?;
+            out.memory = CString::try_from(mem.full_name()).map_err(|_| c"no memory")?;
             #[cfg(CONFIG_ION_RS_HEAP_CMA)]
             {
                 out.cma = Some(Area::by_name(rmem.name()).ok_or(not_cma)?);
@@ -128,6 +133,7 @@ pub(crate) fn nodes(compatible: &CStr) -> Result<(KVec<Node>, bool)> {
         any = true;
         let mut n = Node {
             node: short_name(np.full_name())?,
+            memory: CString::try_from(np.full_name())?,
             name: np
                 .read_string(c"rust-ion,name")
                 .map(CString::try_from)

@@ -28,10 +28,7 @@ mod system_contig;
 use crate::abstractions::page::ExactPages;
 #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
 use crate::abstractions::page::Pages;
-use crate::abstractions::{
-    page::{Contiguous, ContiguousPages},
-    scatterlist::Segments,
-};
+use crate::abstractions::page::{Contiguous, ContiguousPages};
 use kernel::{
     device::Device,
     prelude::*,
@@ -184,6 +181,14 @@ pub(crate) struct Heap {
     pub(crate) id: u32,
     pub(crate) ty: HeapType,
     pub(crate) name: CString,
+    /// The name of the memory it allocates from, by the dma-heap naming
+    /// convention (`system`, a device-tree region's node name): its
+    /// `/dev/dma_heap` nodes are this and `<this>-uncached`, and every
+    /// buffer's exporter name is this, on both faces.
+    pub(crate) dma_name: CString,
+    /// The `/dev/dma_heap` nodes added for it: bit 0 cached, bit 1
+    /// uncached (a name that is taken is left out).
+    pub(crate) dma_nodes: Atomic<u32>,
     /// Bytes in live buffers.
     pub(crate) bytes: Atomic<i64>,
     /// Live buffers.
@@ -194,7 +199,12 @@ pub(crate) struct Heap {
 }
 
 impl Heap {
-    fn new(id: u32, ty: HeapType, name: CString, ops: KBox<dyn HeapOps>) -> Result<Arc<Self>> {
+    fn new(
+        id: u32,
+        ty: HeapType,
+        (name, dma_name): (CString, CString),
+        ops: KBox<dyn HeapOps>,
+    ) -> Result<Arc<Self>> {
         if id >= crate::uapi::ION_NUM_HEAP_IDS {
             return Err(EINVAL);
         }
@@ -203,6 +213,8 @@ impl Heap {
                 id,
                 ty,
                 name,
+                dma_name,
+                dma_nodes: Atomic::new(0),
                 bytes: Atomic::new(0),
                 buffers: Atomic::new(0),
                 runs: Atomic::new(0),
@@ -218,7 +230,7 @@ impl Heap {
     /// heap sees it, so that no heap sizes its metadata from an absurd
     /// length (a warning from the page allocator is a crash under
     /// `panic_on_warn`).
-    pub(crate) fn allocate(self: &Arc<Self>, len: usize, flags: u32) -> Result<Arc<Allocation>> {
+    pub(crate) fn allocate(self: &Arc<Self>, len: usize, flags: u32) -> Result<Allocation> {
         let mode = CacheMode::from_flags(flags);
         let max = self.ops.max_alloc();
         if max != 0 && len > max {
@@ -240,11 +252,11 @@ impl Heap {
             mode,
         };
         // Counted from here: the allocation's drop uncounts it, whichever
-        // path drops it (a failed `Arc` included).
+        // path drops it.
         self.bytes.add(len as i64, Relaxed);
         self.buffers.add(1, Relaxed);
         self.runs.add(n, Relaxed);
-        Ok(Arc::new(alloc, GFP_KERNEL)?)
+        Ok(alloc)
     }
 
     /// Empties the heap's page pools, if it has any.
@@ -275,8 +287,9 @@ impl Heap {
     }
 }
 
-/// The pages of one buffer, given back to their heap on drop. The
-/// buffer's tables hold it (`Arc`), so the pages outlive every table.
+/// The pages of one buffer, given back to their heap on drop. The buffer
+/// owns it, and the tables of its attachments hold the buffer, so the
+/// pages outlive every table.
 ///
 /// # Invariants
 ///
@@ -290,19 +303,14 @@ pub(crate) struct Allocation {
 }
 
 impl Allocation {
+    /// The heap the pages came from.
+    pub(crate) fn heap(&self) -> &Heap {
+        &self.heap
+    }
+
     /// The runs, in order.
     pub(crate) fn runs(&self) -> &[Run] {
         &self.runs
-    }
-}
-
-impl Segments for Allocation {
-    fn count(&self) -> usize {
-        self.runs.len()
-    }
-
-    fn segment(&self, i: usize) -> Option<Contiguous<'_>> {
-        self.runs.get(i).map(Run::pages)
     }
 }
 
@@ -322,9 +330,14 @@ pub(crate) fn system_heap(pools: system::PoolConfig) -> Result<Arc<Heap>> {
     Heap::new(
         0,
         HeapType::System,
-        CString::try_from(c"ion_system_heap")?,
+        names(c"ion_system_heap", c"system")?,
         ops,
     )
+}
+
+/// A heap's Ion name and the name of its memory.
+fn names(ion: &CStr, memory: &CStr) -> Result<(CString, CString)> {
+    Ok((CString::try_from(ion)?, CString::try_from(memory)?))
 }
 
 /// `ops` boxed as a heap.
@@ -341,6 +354,8 @@ struct Pending {
     /// The first heap of its kind, which keeps the kind's id and name.
     first: bool,
     name: CString,
+    /// The memory's name (see [`Heap::dma_name`]).
+    dma_name: CString,
     /// The device-tree node, for messages.
     node: CString,
     ops: KBox<dyn HeapOps>,
@@ -353,12 +368,18 @@ impl Pending {
         not(any(CONFIG_ION_RS_HEAP_CARVEOUT, CONFIG_ION_RS_HEAP_CMA)),
         allow(dead_code)
     )]
-    fn legacy(ty: HeapType, name: &CStr, source: &CStr, ops: KBox<dyn HeapOps>) -> Result<Self> {
+    fn legacy(
+        ty: HeapType,
+        (name, dma_name): (&CStr, &CStr),
+        source: &CStr,
+        ops: KBox<dyn HeapOps>,
+    ) -> Result<Self> {
         Ok(Self {
             ty,
             id: None,
             first: true,
             name: CString::try_from(name)?,
+            dma_name: CString::try_from(dma_name)?,
             node: CString::try_from(source)?,
             ops,
         })
@@ -406,6 +427,7 @@ fn dt_heaps<T: HeapOps + 'static>(
     let mut first = true;
     for mut n in nodes {
         let (node, name, id) = (CString::try_from(&*n.node)?, n.name.take(), n.id);
+        let dma_name = CString::try_from(&*n.memory)?;
         let ops = match make(n) {
             Ok(o) => o,
             Err((e, why)) => {
@@ -424,6 +446,7 @@ fn dt_heaps<T: HeapOps + 'static>(
                 id,
                 first,
                 name,
+                dma_name,
                 node,
                 ops: boxed(ops)?,
             },
@@ -489,7 +512,7 @@ fn assign_and_add(heaps: &mut KVec<Arc<Heap>>, pending: KVec<Pending>) -> Result
             pr_warn!("{}: skipped: heap name {} is taken\n", &*p.node, &*p.name);
             continue;
         }
-        add(heaps, Heap::new(id, p.ty, p.name, p.ops)?)?;
+        add(heaps, Heap::new(id, p.ty, (p.name, p.dma_name), p.ops)?)?;
     }
     Ok(())
 }
@@ -515,7 +538,7 @@ pub(crate) fn create_all(p: &Params) -> Result<KVec<Arc<Heap>>> {
         Heap::new(
             1,
             HeapType::SystemContig,
-            CString::try_from(c"ion_system_contig_heap")?,
+            names(c"ion_system_contig_heap", c"system-contiguous")?,
             boxed(system_contig::SystemContigHeap)?,
         )?,
     )?;
@@ -525,7 +548,7 @@ pub(crate) fn create_all(p: &Params) -> Result<KVec<Arc<Heap>>> {
         pending.push(
             Pending::legacy(
                 HeapType::Carveout,
-                c"ion_carveout_heap",
+                (c"ion_carveout_heap", c"reserved"),
                 c"carveout_cma_mb",
                 ops,
             )?,
@@ -558,7 +581,12 @@ pub(crate) fn create_all(p: &Params) -> Result<KVec<Arc<Heap>>> {
             if let Some(h) = cma::CmaHeap::default_area() {
                 let ops = boxed(h)?;
                 pending.push(
-                    Pending::legacy(HeapType::Dma, c"ion_cma_heap", c"default CMA area", ops)?,
+                    Pending::legacy(
+                        HeapType::Dma,
+                        (c"ion_cma_heap", c"default_cma_region"),
+                        c"default CMA area",
+                        ops,
+                    )?,
                     GFP_KERNEL,
                 )?;
             }
