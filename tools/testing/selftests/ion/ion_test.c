@@ -336,9 +336,9 @@ struct want_heap {
 
 /*
  * Every device-tree node is one heap (scripts/guest/ion-heaps.dtsi): the
- * first of each kind keeps its kind's id and name, video-chunk asks for id
- * 12 and a name, the others take the lowest free id and a name from their
- * node (display-cma-heap names itself).
+ * first of each kind keeps its kind's id and name, video asks for id 12
+ * and a name, the others take the lowest free id and the Ion name their
+ * node gives (rust-ion,name: old userspace's names stay).
  */
 static const struct want_heap dt_heaps[] = {
 	{ 0, ION_HEAP_TYPE_SYSTEM, "ion_system_heap" },
@@ -380,7 +380,7 @@ TEST(expected_heaps)
 	if (!strcmp(which, "dt")) {
 		want = dt_heaps;
 		count = ARRAY_SIZE(dt_heaps);
-		ASSERT_EQ(0, access("/proc/device-tree/reserved-memory/camera-carveout", F_OK))
+		ASSERT_EQ(0, access("/proc/device-tree/reserved-memory/camera", F_OK))
 			TH_LOG("ION_HEAPS=dt without the test device tree");
 	} else if (!strcmp(which, "x86")) {
 		want = x86_heaps;
@@ -528,6 +528,8 @@ static int open_node(int ion, int id, uint32_t flags)
 
 	if (!face || strcmp(face, "dma_heap"))
 		return -1;
+	if (ion_dma_heap_name_taken(ion, id, flags))
+		return -3;
 	if (ion_dma_heap_path(ion, id, flags, path, sizeof(path)))
 		return -2;
 	return open(path, O_RDONLY | O_CLOEXEC);
@@ -555,6 +557,9 @@ FIXTURE_SETUP(heap)
 	self->id = h[variant->index].heap_id;
 	self->type = h[variant->index].type;
 	self->node = open_node(self->ion, self->id, variant->flags);
+	/* The heap's memory is the kernel heap's of the same name: no node. */
+	if (self->node == -3)
+		SKIP(return, "its dma-heap name is taken by the kernel's own heap");
 	ASSERT_NE(-2, self->node);
 	if (getenv("ION_FACE"))
 		ASSERT_LE(0, self->node) TH_LOG("no dma-heap node: %s", strerror(errno));
@@ -581,6 +586,55 @@ static int all_bytes(const unsigned char *p, size_t len, unsigned char v)
 		if (p[i] != v)
 			return 0;
 	return 1;
+}
+
+/* The value of "@key:\t" in /proc/self/fdinfo/@fd, or "" if absent. */
+static void fdinfo_value(int fd, const char *key, char *out, size_t size)
+{
+	char path[64], line[256];
+	size_t l = strlen(key);
+	FILE *f;
+
+	out[0] = 0;
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, l) && line[l] == ':') {
+			const char *v = line + l + 1 + strspn(line + l + 1, " \t");
+			size_t n = strcspn(v, "\n");
+
+			if (n >= size)
+				n = size - 1;
+			memcpy(out, v, n);
+			out[n] = 0;
+			break;
+		}
+	fclose(f);
+}
+
+/*
+ * A buffer's exporter name is its heap's memory name, on both faces (what
+ * Android's dmabuf_dump totals by), never "ion"; DMA_BUF_SET_NAME still
+ * names the buffer itself.
+ */
+TEST_F(heap, exp_name_in_fdinfo_names_the_heap)
+{
+	char want[128], got[128];
+	int fd = heap_alloc(self, SZ_4K, variant->flags);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ion_heap_stat_str(self->ion, self->id, "exp_name", want, sizeof(want)));
+	ASSERT_NE(0, strcmp(want, "ion"));
+	fdinfo_value(fd, "exp_name", got, sizeof(got));
+	ASSERT_STREQ(want, got);
+	ASSERT_EQ(0, ioctl(fd, DMA_BUF_SET_NAME_B, "ion_test-buffer"));
+	fdinfo_value(fd, "name", got, sizeof(got));
+	ASSERT_STREQ("ion_test-buffer", got);
+	fdinfo_value(fd, "exp_name", got, sizeof(got));
+	ASSERT_STREQ(want, got);
+	close(fd);
 }
 
 TEST_F(heap, zeroed_at_every_size_and_after_reuse)

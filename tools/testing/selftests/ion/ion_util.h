@@ -138,28 +138,73 @@ static inline int dma_heap_alloc(int heap, uint64_t len, uint32_t fd_flags)
 }
 
 /*
- * /dev/dma_heap/<node> of heap @id in the cache mode of @flags: the Ion name
- * without "_heap", prefixed "ion_" if it is not, with "-uncached" for
- * uncached buffers. 0 or -1.
+ * A string value from /sys/kernel/debug/ion/stats into @out; 0, or -1 if
+ * the key is absent (unlike ion_stat(), absence is an answer here).
  */
-static inline int ion_dma_heap_path(int ion, int id, uint32_t flags, char *path, size_t size)
+static inline int ion_stat_str(const char *key, char *out, size_t size)
+{
+	char line[256], k[200], v[200];
+	int found = 0;
+	FILE *f = fopen(ION_STATS, "r");
+
+	if (!f)
+		return -1;
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "%199s %199s", k, v) == 2 && !strcmp(k, key);
+	fclose(f);
+	if (!found || !size)
+		return -1;
+	found = strnlen(v, size - 1);
+	memcpy(out, v, found);
+	out[found] = 0;
+	return 0;
+}
+
+/* heap.<name>.<what> of heap @id as a string; as ion_stat_str(). */
+static inline int ion_heap_stat_str(int ion, int id, const char *what, char *out, size_t size)
 {
 	struct ion_heap_data h[ION_NUM_HEAP_IDS];
 	int n = ion_query(ion, h, ION_NUM_HEAP_IDS);
+	char key[128];
 
-	for (int i = 0; i < n; i++) {
-		size_t l = strnlen(h[i].name, MAX_HEAP_NAME);
-
-		if ((int)h[i].heap_id != id)
-			continue;
-		if (l > 5 && !strcmp(h[i].name + l - 5, "_heap"))
-			l -= 5;
-		snprintf(path, size, "/dev/dma_heap/%s%.*s%s",
-			 strncmp(h[i].name, "ion_", 4) ? "ion_" : "", (int)l, h[i].name,
-			 flags & ION_FLAG_CACHED ? "" : "-uncached");
-		return 0;
-	}
+	for (int i = 0; i < n; i++)
+		if ((int)h[i].heap_id == id) {
+			snprintf(key, sizeof(key), "heap.%.*s.%.40s", MAX_HEAP_NAME,
+				 h[i].name, what);
+			return ion_stat_str(key, out, size);
+		}
 	return -1;
+}
+
+/*
+ * /dev/dma_heap/<node> of heap @id in the cache mode of @flags, as rust-ion
+ * added it (<memory> or <memory>-uncached, see Documentation/ion.rst): 0,
+ * or -1 if it added none (the name was taken, or the face is off).
+ */
+static inline int ion_dma_heap_path(int ion, int id, uint32_t flags, char *path, size_t size)
+{
+	char node[64];
+
+	if (ion_heap_stat_str(ion, id, flags & ION_FLAG_CACHED ? "dma_heap.cached" :
+			      "dma_heap.uncached", node, sizeof(node)))
+		return -1;
+	snprintf(path, size, "/dev/dma_heap/%s", node);
+	return 0;
+}
+
+/*
+ * Whether heap @id has no node of its own in the cache mode of @flags
+ * because the name is another heap's (the kernel's system or CMA heap).
+ */
+static inline int ion_dma_heap_name_taken(int ion, int id, uint32_t flags)
+{
+	char name[64], path[96];
+
+	if (ion_heap_stat_str(ion, id, "exp_name", name, sizeof(name)))
+		return 0;
+	snprintf(path, sizeof(path), "/dev/dma_heap/%s%s", name,
+		 flags & ION_FLAG_CACHED ? "" : "-uncached");
+	return !access(path, F_OK) && ion_dma_heap_path(ion, id, flags, path, sizeof(path));
 }
 
 /* Imports dma-buf @fd into vgem (@card: /dev/dri/card0); 0 or -errno. */
