@@ -36,6 +36,7 @@ use kernel::{
     },
     miscdevice::{MiscDevice, MiscDeviceOptions, MiscDeviceRegistration},
     prelude::*,
+    sizes::SZ_1M,
     sync::{aref::ARef, atomic::Relaxed, Arc},
     uaccess::{UserPtr, UserSlice},
 };
@@ -183,9 +184,9 @@ impl kernel::InPlaceModule for IonModule {
                 Ion {
                     heaps: heaps::create_all(&heaps::Params {
                         #[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
-                        carveout_cma: (module_parameters::carveout_cma_mb.value() as usize) << 20,
+                        carveout_cma: module_parameters::carveout_cma_mb.value() as usize * SZ_1M,
                         pools: heaps::system::PoolConfig {
-                            max_bytes: (module_parameters::pool_max_mb.value() as usize) << 20,
+                            max_bytes: module_parameters::pool_max_mb.value() as usize * SZ_1M,
                             zero_on_alloc: module_parameters::pool_zero_on_alloc.value(),
                         },
                     })?,

@@ -153,8 +153,18 @@ pub(crate) unsafe fn bypass_swiotlb(dev: &Device) {
 }
 
 #[kunit_tests(rust_kernel_dma_any_device)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use kernel::{device::Bound, faux};
+
+    /// The device of a faux registration, with a 64-bit DMA mask: an
+    /// importer's stand-in for the layer's tests.
+    pub(crate) fn masked(reg: &faux::Registration) -> Result<&Device> {
+        let fdev: &faux::Device<Bound> = reg.as_ref();
+        let bound: &Device<Bound> = fdev.as_ref();
+        coerce_mask_and_coherent(bound, 64)?;
+        Ok(bound)
+    }
 
     #[test]
     fn attrs_convert_to_the_c_word() {
@@ -181,11 +191,8 @@ mod tests {
 
     #[test]
     fn write_back_maps_a_run_for_a_device() -> Result {
-        let faux = kernel::faux::Registration::new(c"rust_kernel_dma_test", None)?;
-        let fdev: &kernel::faux::Device<kernel::device::Bound> = faux.as_ref();
-        let bound: &kernel::device::Device<kernel::device::Bound> = fdev.as_ref();
-        let dev: &Device = bound;
-        coerce_mask_and_coherent(dev, 64)?;
+        let faux = faux::Registration::new(c"rust_kernel_dma_test", None)?;
+        let dev = masked(&faux)?;
         let p = super::super::page::Pages::alloc(4, super::super::page::Gfp::KERNEL)?;
         use super::super::page::ContiguousPages;
         write_back(dev, p.contiguous())

@@ -508,37 +508,26 @@ impl<T: Exporter> Vtable<T> {
     }
 }
 
-#[kunit_tests(rust_kernel_dma_buf_exporter)]
-mod tests {
-    use super::super::{
-        page::{Contiguous, ContiguousPages, Gfp, Pages},
-        scatterlist::SyncFor,
-    };
+/// A minimal exporter over page blocks, for the KUnit suites of this
+/// layer: it counts CPU accesses, attachments and releases.
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) mod test_exporter {
+    use super::super::page::Pages;
     use super::*;
-    use kernel::{
-        device::Bound,
-        faux,
-        page::PAGE_SIZE,
-        sync::atomic::{Atomic, Relaxed},
-    };
+    use kernel::sync::atomic::{Atomic, Relaxed};
 
-    static RELEASED: Atomic<u32> = Atomic::new(0);
-    static CPU_ACCESS: Atomic<u32> = Atomic::new(0);
+    /// Releases of any [`Obj`] so far.
+    pub(crate) static RELEASED: Atomic<u32> = Atomic::new(0);
+    /// CPU accesses (begin and end) of any [`Obj`] so far.
+    pub(crate) static CPU_ACCESS: Atomic<u32> = Atomic::new(0);
 
-    struct Runs(KVec<Pages>);
+    /// Page blocks, in order.
+    pub(crate) type Runs = KVec<Pages>;
 
-    impl Segments for Runs {
-        fn count(&self) -> usize {
-            self.0.len()
-        }
-        fn segment(&self, i: usize) -> Option<Contiguous<'_>> {
-            self.0.get(i).map(|p| p.contiguous())
-        }
-    }
-
-    struct Obj {
-        pages: Arc<Runs>,
-        attached: Atomic<u32>,
+    /// The exported object.
+    pub(crate) struct Obj {
+        pub(crate) pages: Arc<Runs>,
+        pub(crate) attached: Atomic<u32>,
     }
 
     impl Drop for Obj {
@@ -588,21 +577,33 @@ mod tests {
         }
         fn vunmap(&self) {}
     }
+}
+
+#[kunit_tests(rust_kernel_dma_buf_exporter)]
+mod tests {
+    use super::super::{
+        page::{Gfp, Pages},
+        scatterlist::SyncFor,
+    };
+    use super::test_exporter::{Obj, CPU_ACCESS, RELEASED};
+    use super::*;
+    use kernel::{
+        faux,
+        page::PAGE_SIZE,
+        sync::atomic::{Atomic, Relaxed},
+    };
 
     /// The generated vtable reaches the exporter through the dma-buf core:
     /// attach, map, CPU access, unmap, detach and release, each once.
     #[test]
     fn core_calls_reach_the_exporter() -> Result {
         let faux = faux::Registration::new(c"rust_kernel_dma_buf_test", None)?;
-        let fdev: &faux::Device<Bound> = faux.as_ref();
-        let bound: &Device<Bound> = fdev.as_ref();
-        let dev: &Device = bound;
-        dma::coerce_mask_and_coherent(dev, 64)?;
+        let dev = dma::tests::masked(&faux)?;
         let mut runs = KVec::new();
         runs.push(Pages::alloc(1, Gfp::KERNEL)?, GFP_KERNEL)?;
         let obj = Arc::new(
             Obj {
-                pages: Arc::new(Runs(runs), GFP_KERNEL)?,
+                pages: Arc::new(runs, GFP_KERNEL)?,
                 attached: Atomic::new(0),
             },
             GFP_KERNEL,

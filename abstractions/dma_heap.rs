@@ -95,6 +95,42 @@ pub(crate) fn add<H: Heap>(
     Ok(unsafe { &*heap })
 }
 
+#[kunit_tests(rust_kernel_dma_heap_names)]
+mod tests {
+    use super::super::dma_buf::{test_exporter::Obj, DmaBuf, Exporter};
+    use super::*;
+
+    /// A heap that allocates nothing: [`add`] must refuse it before the
+    /// dma-heap core sees it, since a heap added is there for good.
+    struct Never<T>(PhantomData<T>);
+
+    impl<T: Exporter> Heap for Never<T> {
+        type Buffer = T;
+        fn allocate(&self, _len: usize, _fd: u32, _flags: u64) -> Result<DmaBuf<T>> {
+            Err(ENODEV)
+        }
+    }
+
+    /// A name no heap has is free; the name of a heap that exists is taken,
+    /// and `add` refuses it with `EEXIST`, never asking the core.
+    #[test]
+    fn taken_names_are_refused_before_the_core() -> Result {
+        assert!(!name_taken(c"rust-kernel-test-no-such-heap"));
+        let Some(name) = [c"system", c"default_cma_region", c"reserved"]
+            .into_iter()
+            .find(|n| name_taken(n))
+        else {
+            super::super::kunit::mark_skipped(c"no kernel heap (or no sysfs) to collide with");
+            return Ok(());
+        };
+        let module = kernel::module::this_module::<crate::LocalModule>();
+        let heap = KBox::new(Never::<Obj>(PhantomData), GFP_KERNEL)?;
+        let r = add(module, CString::try_from(name)?, heap).map(|_| ());
+        assert_eq!(r, Err(EEXIST));
+        Ok(())
+    }
+}
+
 /// The generated `struct dma_heap_ops` of `H`.
 struct Vtable<H: Heap>(PhantomData<H>);
 

@@ -20,7 +20,10 @@
 //!   [`SgTable`] back) or on drop. Its DMA side is 7.3's borrowed
 //!   [`kernel::scatterlist::SGTable`].
 
-use super::{dma, helpers, page::Contiguous};
+use super::{
+    dma, helpers,
+    page::{Contiguous, ContiguousPages},
+};
 use core::mem::ManuallyDrop;
 use kernel::{
     bindings,
@@ -40,6 +43,17 @@ pub(crate) trait Segments: Send + Sync {
 
     /// Run `i`, for `i` below [`Segments::count`].
     fn segment(&self, i: usize) -> Option<Contiguous<'_>>;
+}
+
+/// A vector of owned runs describes them in order.
+impl<P: ContiguousPages + Send + Sync> Segments for KVec<P> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn segment(&self, i: usize) -> Option<Contiguous<'_>> {
+        self.get(i).map(ContiguousPages::contiguous)
+    }
 }
 
 impl<T: Segments> Segments for kernel::sync::Arc<T> {
@@ -330,26 +344,15 @@ pub(crate) fn dma_to_virt(dev: &Device, addr: kernel::dma::DmaAddress) -> *mut u
 
 #[kunit_tests(rust_kernel_sg_table)]
 mod tests {
-    use super::super::page::{ContiguousPages, Gfp, Pages};
+    use super::super::page::{Gfp, Pages};
     use super::*;
 
-    struct Runs(KVec<Pages>);
-
-    impl Segments for Runs {
-        fn count(&self) -> usize {
-            self.0.len()
-        }
-        fn segment(&self, i: usize) -> Option<Contiguous<'_>> {
-            self.0.get(i).map(|p| p.contiguous())
-        }
-    }
-
-    fn runs(orders: &[u32]) -> Result<Runs> {
+    fn runs(orders: &[u32]) -> Result<KVec<Pages>> {
         let mut v = KVec::new();
         for &o in orders {
             v.push(Pages::alloc(o, Gfp::KERNEL)?, GFP_KERNEL)?;
         }
-        Ok(Runs(v))
+        Ok(v)
     }
 
     #[test]
@@ -358,17 +361,14 @@ mod tests {
         assert_eq!(t.pages().count(), 3);
         assert_eq!(t.len(), 21 * PAGE_SIZE);
         assert!(t.entries().map(|e| e.npages()).eq([16, 1, 4]));
-        assert!(SgTable::new(Runs(KVec::new())).is_err());
+        assert!(SgTable::new(KVec::<Pages>::new()).is_err());
         Ok(())
     }
 
     #[test]
     fn map_sync_unmap_round_trip() -> Result {
         let faux = kernel::faux::Registration::new(c"rust_kernel_sg_test", None)?;
-        let fdev: &kernel::faux::Device<kernel::device::Bound> = faux.as_ref();
-        let bound: &kernel::device::Device<kernel::device::Bound> = fdev.as_ref();
-        let dev: &Device = bound;
-        dma::coerce_mask_and_coherent(dev, 64)?;
+        let dev = dma::tests::masked(&faux)?;
         let t = SgTable::new(runs(&[1, 0])?)?;
         let m = t
             .map(

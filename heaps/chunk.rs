@@ -10,7 +10,7 @@ use super::{pool::Region, CacheMode, HeapOps, Runs};
 use kernel::{page::PAGE_SIZE, prelude::*};
 
 /// The chunk size when the node does not say.
-const DEFAULT_CHUNK: usize = 64 * 1024;
+const DEFAULT_CHUNK: usize = kernel::sizes::SZ_64K;
 
 pub(crate) struct ChunkHeap {
     region: Region,

@@ -64,7 +64,7 @@ pub(crate) struct PoolConfig {
 
 impl PoolConfig {
     pub(crate) const DEFAULT: Self = Self {
-        max_bytes: 64 << 20,
+        max_bytes: 64 * kernel::sizes::SZ_1M,
         zero_on_alloc: false,
     };
 }
