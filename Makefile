@@ -7,6 +7,7 @@
 #   make test     KUnit + kselftests on the qemu and debug kernels
 #   make shell    an interactive shell in the VM
 #   make bench    rust-ion against /dev/dma_heap/system, same boot
+#   make profile  where a small allocation's time goes (function_graph)
 #
 #   make modules KDIR=/path/to/kernel [ARCH=arm64 LLVM=1]
 #                 build ion_rs.ko against a board's kernel (external module)
@@ -35,7 +36,10 @@ shell:
 bench:
 	scripts/bench.sh
 
+profile:
+	scripts/profile.sh
+
 fmt:
 	scripts/lint.sh --fix
 
-.PHONY: modules modules_install clean run test shell bench fmt
+.PHONY: modules modules_install clean run test shell bench profile fmt

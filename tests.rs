@@ -6,7 +6,7 @@ use kernel::prelude::*;
 
 #[kunit_tests(rust_ion_sizes)]
 mod sizes {
-    use crate::heaps::system::{len_allowed, order_for};
+    use crate::heaps::system::{max_alloc_for, order_for};
     use crate::page_align;
     use kernel::{page::PAGE_SIZE, prelude::*};
 
@@ -50,8 +50,8 @@ mod sizes {
 
     #[test]
     fn half_of_ram_is_the_limit() {
-        assert!(len_allowed(512 * PAGE_SIZE, 1024));
-        assert!(!len_allowed(513 * PAGE_SIZE, 1024));
+        assert_eq!(max_alloc_for(1024), 512 * PAGE_SIZE);
+        assert_eq!(max_alloc_for(1025), 512 * PAGE_SIZE);
     }
 }
 

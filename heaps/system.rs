@@ -32,15 +32,11 @@ pub(crate) fn order_for(remaining: usize, max_order: u32) -> Option<u32> {
         .find(|&o| o <= max_order && (PAGE_SIZE << o) <= remaining)
 }
 
-/// The largest single allocation: half of RAM.
-pub(crate) fn max_alloc() -> usize {
-    totalram_pages() / 2 * PAGE_SIZE
-}
-
-/// Whether `len` bytes may be allocated at all: a single allocation above
-/// half of RAM is refused, as staging Ion did.
-pub(crate) fn len_allowed(len: usize, totalram_pages: usize) -> bool {
-    len / PAGE_SIZE <= totalram_pages / 2
+/// The largest single allocation with `totalram_pages` pages of RAM: half
+/// of it, as staging Ion allowed. `Heap::allocate` refuses longer ones
+/// before the heap sees them.
+pub(crate) fn max_alloc_for(totalram_pages: usize) -> usize {
+    totalram_pages / 2 * PAGE_SIZE
 }
 
 /// The heap, with its page pools and their shrinker.
@@ -112,9 +108,6 @@ impl SystemHeap {
 
 impl HeapOps for SystemHeap {
     fn allocate(&self, len: usize, mode: CacheMode) -> Result<Runs> {
-        if !len_allowed(len, totalram_pages()) {
-            return Err(ENOMEM);
-        }
         // Room for the runs of the largest orders, so that the list is
         // allocated once unless the page allocator falls back to smaller.
         // Shifts and masks: no division, so no panic path for a divisor.
@@ -163,7 +156,7 @@ impl HeapOps for SystemHeap {
     }
 
     fn max_alloc(&self) -> usize {
-        max_alloc()
+        max_alloc_for(totalram_pages())
     }
 
     /// Empties the pools, after the zeroing work. Process context only

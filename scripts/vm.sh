@@ -106,6 +106,7 @@ initramfs() {
 	done
 	install -m 0755 "$TOP/scripts/guest/init" "$r/init"
 	install -m 0755 "$TOP/scripts/guest/check-bad-nodes" "$r/bin/"
+	install -m 0755 "$TOP/scripts/guest/ion_profile" "$r/bin/"
 	if [ "$flavour" != x86 ]; then
 		# Debian's armhf C library, for the dynamically linked 32-bit tests.
 		mkdir -p "$r/lib/arm-linux-gnueabihf"
