@@ -40,7 +40,8 @@ pub(crate) trait Heap: Send + Sync + 'static {
 /// 7.3 exports no lookup, and `dma_heap_add` of a taken name creates the
 /// device before it compares names, so sysfs reports the duplicate with a
 /// stack dump before the add fails: [`add`] asks here first. Where sysfs
-/// is not mounted for the caller, the answer is "no".
+/// is not mounted for the caller (a kernel thread resolves paths from the
+/// kernel's first root), the answer is "no".
 pub(crate) fn name_taken(name: &CStr) -> bool {
     let Ok(path) = CString::try_from_fmt(fmt!("/sys/class/dma_heap/{}", name)) else {
         return false;
@@ -113,9 +114,11 @@ mod tests {
 
     /// A name no heap has is free; the name of a heap that exists is taken,
     /// and `add` refuses it with `EEXIST`, never asking the core. Skipped
-    /// where this thread sees no sysfs: the KUnit thread of a module's
-    /// suites does not (the module's own init does, which the boot log of
-    /// a load with `dma_heaps=1` shows).
+    /// where this thread sees no sysfs: a kernel thread, as the KUnit
+    /// thread of a module's suites is, resolves paths from the kernel's
+    /// first root, where `kern_path("/sys")` is `-ENOENT` in the test guest
+    /// (its init mounts sysfs in the root it runs in). The module's own
+    /// init, in the process that loads it, sees it.
     #[test]
     fn taken_names_are_refused_before_the_core() -> Result {
         assert!(!name_taken(c"rust-kernel-test-no-such-heap"));
