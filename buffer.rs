@@ -31,7 +31,7 @@ use crate::{
         scatterlist::{MapResult, MappedSgTable, Segments, SgTable, SyncFor},
         vmalloc::{Caching, Vmap},
     },
-    heaps::{Allocation, Heap, Run},
+    heaps::{Allocation, CacheMode, Heap, Run},
     stats,
 };
 use core::ptr::NonNull;
@@ -72,7 +72,6 @@ pub(crate) struct Buffer {
     /// The length asked for: the dma-buf's size. A heap may give more (the
     /// chunk heap rounds up to chunks), which no mapping reaches.
     len: usize,
-    flags: u32,
     #[pin]
     inner: Mutex<Inner>,
 }
@@ -85,7 +84,6 @@ impl Buffer {
             pin_init!(Buffer {
                 pages,
                 len,
-                flags,
                 inner <- new_mutex!(Inner {
                     attachments: KVec::new(),
                     vmap: None,
@@ -101,7 +99,7 @@ impl Buffer {
     }
 
     pub(crate) fn cached(&self) -> bool {
-        self.flags & crate::uapi::ION_FLAG_CACHED != 0
+        self.pages.mode() == CacheMode::Cached
     }
 
     /// The heap the pages came from.

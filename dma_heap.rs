@@ -25,8 +25,7 @@ use crate::{
     abstractions::{dma_buf::DmaBuf, dma_heap},
     buffer::Buffer,
     export_new,
-    heaps::Heap,
-    uapi::ION_FLAG_CACHED,
+    heaps::{CacheMode, Heap},
 };
 use kernel::{
     device::Device,
@@ -38,7 +37,7 @@ use kernel::{
 /// One node under `/dev/dma_heap`: a rust-ion heap in one cache mode.
 struct Node {
     heap: Arc<Heap>,
-    flags: u32,
+    mode: CacheMode,
     /// The module's misc device, with its DMA mask set: new uncached
     /// buffers are cleaned for it.
     dev: ARef<Device>,
@@ -51,15 +50,9 @@ impl dma_heap::Heap for Node {
     /// and not zero, `heap_flags` is zero and `fd_flags` has only
     /// `O_ACCMODE` and `O_CLOEXEC` bits.
     fn allocate(&self, len: usize, fd_flags: u32, _heap_flags: u64) -> Result<DmaBuf<Buffer>> {
-        let buffer = Buffer::new(&self.heap, len, self.flags)?;
+        let buffer = Buffer::new(&self.heap, len, self.mode.flags())?;
         export_new(buffer, &self.dev, fd_flags)
     }
-}
-
-/// The node name of `heap` in one cache mode.
-fn node_name(heap: &Heap, cached: bool) -> Result<CString> {
-    let suffix = if cached { "" } else { "-uncached" };
-    CString::try_from_fmt(fmt!("{}{suffix}", &*heap.dma_name))
 }
 
 /// Adds every heap in both cache modes; returns how many nodes were added.
@@ -71,13 +64,13 @@ pub(crate) fn register_all(heaps: &[Arc<Heap>], dev: &Device) -> usize {
     let module = kernel::module::this_module::<crate::LocalModule>();
     let mut added = 0;
     for heap in heaps {
-        for (cached, bit) in [(true, 1), (false, 2)] {
-            let r = node_name(heap, cached).and_then(|name| {
-                let shown = CString::try_from(&*name)?;
+        for mode in [CacheMode::Cached, CacheMode::Uncached] {
+            let (memory, suffix) = (&*heap.dma_name, mode.node_suffix());
+            let r = CString::try_from_fmt(fmt!("{}{}", memory, suffix)).and_then(|name| {
                 let node = KBox::new(
                     Node {
                         heap: heap.clone(),
-                        flags: if cached { ION_FLAG_CACHED } else { 0 },
+                        mode,
                         dev: dev.into(),
                     },
                     GFP_KERNEL,
@@ -85,16 +78,17 @@ pub(crate) fn register_all(heaps: &[Arc<Heap>], dev: &Device) -> usize {
                 dma_heap::add(module, name, node).inspect_err(|e| {
                     if *e == EEXIST {
                         pr_info!(
-                            "dma-heap {}: the name is another heap's, left out\n",
-                            &*shown
+                            "dma-heap {}{}: the name is another heap's, left out\n",
+                            memory,
+                            suffix
                         );
                     } else {
-                        pr_err!("dma-heap {}: error {}\n", &*shown, e.to_errno());
+                        pr_err!("dma-heap {}{}: error {}\n", memory, suffix, e.to_errno());
                     }
                 })
             });
             if r.is_ok() {
-                heap.dma_nodes.add(bit, Relaxed);
+                heap.dma_nodes.add(mode.node_bit(), Relaxed);
                 added += 1;
             }
         }

@@ -150,7 +150,6 @@ const gfp_t rust_helper_gfp_highuser = GFP_HIGHUSER;
 const gfp_t rust_helper_gfp_comp = __GFP_COMP;
 const gfp_t rust_helper_gfp_noretry = __GFP_NORETRY;
 const gfp_t rust_helper_gfp_reclaim = __GFP_RECLAIM;
-const gfp_t rust_helper_gfp_account = __GFP_ACCOUNT;
 
 /* vmap()'s flag for a mapping of pages that the caller owns. */
 const unsigned long rust_helper_vm_map = VM_MAP;

@@ -62,7 +62,6 @@ extern const gfp_t rust_helper_gfp_highuser;
 extern const gfp_t rust_helper_gfp_comp;
 extern const gfp_t rust_helper_gfp_noretry;
 extern const gfp_t rust_helper_gfp_reclaim;
-extern const gfp_t rust_helper_gfp_account;
 extern const unsigned long rust_helper_vm_map;
 
 #endif /* _ION_HELPERS_H */

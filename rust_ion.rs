@@ -26,7 +26,7 @@ mod uapi;
 use abstractions::dma_buf::DmaBuf;
 use buffer::Buffer;
 use core::{fmt, mem::size_of};
-use heaps::Heap;
+use heaps::{CacheMode, Heap};
 use kernel::{
     debugfs::{self, Dir, Writer},
     device::Device,
@@ -130,11 +130,14 @@ impl Writer for StatsView {
             let memory = h.dma_name.to_str().unwrap_or("?");
             writeln!(f, "heap.{name}.exp_name {memory}")?;
             let nodes = h.dma_nodes.load(Relaxed);
-            if nodes & 1 != 0 {
-                writeln!(f, "heap.{name}.dma_heap.cached {memory}")?;
-            }
-            if nodes & 2 != 0 {
-                writeln!(f, "heap.{name}.dma_heap.uncached {memory}-uncached")?;
+            for (mode, key) in [
+                (CacheMode::Cached, "cached"),
+                (CacheMode::Uncached, "uncached"),
+            ] {
+                if nodes & mode.node_bit() != 0 {
+                    let suffix = mode.node_suffix();
+                    writeln!(f, "heap.{name}.dma_heap.{key} {memory}{suffix}")?;
+                }
             }
             writeln!(f, "heap.{name}.type {}", h.ty as u32)?;
             writeln!(f, "heap.{name}.bytes {}", h.bytes.load(Relaxed))?;

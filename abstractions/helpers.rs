@@ -62,7 +62,6 @@ extern "C" {
     pub(crate) static rust_helper_gfp_comp: gfp_t;
     pub(crate) static rust_helper_gfp_noretry: gfp_t;
     pub(crate) static rust_helper_gfp_reclaim: gfp_t;
-    pub(crate) static rust_helper_gfp_account: gfp_t;
     pub(crate) static rust_helper_vm_map: c_ulong;
 
     pub(crate) fn rust_helper_pgprot_writecombine(prot: pgprot_t) -> pgprot_t;

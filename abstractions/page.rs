@@ -43,14 +43,6 @@ impl Gfp {
     /// `__GFP_NOWARN`: a failure is not reported in the log.
     pub(crate) const NOWARN: Self = Self(bindings::__GFP_NOWARN);
 
-    /// `__GFP_ACCOUNT`: the pages are charged to the current task's memory
-    /// cgroup.
-    #[allow(dead_code)]
-    pub(crate) fn account() -> Self {
-        // SAFETY: As in `highuser`.
-        Self(unsafe { helpers::rust_helper_gfp_account })
-    }
-
     /// `__GFP_NORETRY`: the allocator gives up early instead of retrying.
     pub(crate) fn noretry() -> Self {
         // SAFETY: As in `highuser`.

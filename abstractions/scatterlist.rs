@@ -90,36 +90,31 @@ impl<P: Segments> SgTable<P> {
     /// (more than an entry holds) or no run at all is `EINVAL`.
     pub(crate) fn new(pages: P) -> Result<Self> {
         let n = pages.count();
-        if n == 0
-            || (0..n).any(|i| {
-                pages
-                    .segment(i)
-                    .is_none_or(|s| u32::try_from(s.len()).is_err())
-            })
-        {
-            return Err(EINVAL);
-        }
-        let n32 = u32::try_from(n).map_err(|_| EINVAL)?;
+        let n32 = u32::try_from(n).ok().filter(|&n| n > 0).ok_or(EINVAL)?;
         let table = KBox::new(Opaque::<bindings::sg_table>::uninit(), GFP_KERNEL)?;
         // SAFETY: `table.get()` is valid for writes; `sg_alloc_table`
         // initialises the whole struct, and frees what it allocated on error.
         to_result(unsafe { bindings::sg_alloc_table(table.get(), n32, bindings::GFP_KERNEL) })?;
         // SAFETY: The table was just initialised.
         let mut sg = unsafe { (*table.get()).sgl };
-        for i in 0..n {
-            let run = pages.segment(i).ok_or(EINVAL);
-            if sg.is_null() || run.is_err() {
-                // SAFETY: Initialised above and not used again.
-                unsafe { bindings::sg_free_table(table.get()) };
+        // One pass: each run is looked up and checked once, as it is set.
+        let filled = (0..n).try_for_each(|i| {
+            let run = pages.segment(i).ok_or(EINVAL)?;
+            let len = u32::try_from(run.len()).map_err(|_| EINVAL)?;
+            if sg.is_null() {
                 return Err(EINVAL);
             }
-            let run = run?;
-            // SAFETY: `sg` is one of the table's `n` entries; the run's
-            // length fits (checked above).
-            unsafe { helpers::rust_helper_sg_set_page(sg, run.as_raw(), run.len() as u32, 0) };
+            // SAFETY: `sg` is one of the table's `n` entries.
+            unsafe { helpers::rust_helper_sg_set_page(sg, run.as_raw(), len, 0) };
             // SAFETY: `sg` is a valid entry; `sg_next` returns the next one
             // or null after the last.
             sg = unsafe { bindings::sg_next(sg) };
+            Ok(())
+        });
+        if let Err(e) = filled {
+            // SAFETY: Initialised above and not used again.
+            unsafe { bindings::sg_free_table(table.get()) };
+            return Err(e);
         }
         // INVARIANT: `n` entries, entry `i` is run `i` of `pages`, owned.
         Ok(Self { table, pages })

@@ -111,6 +111,31 @@ impl CacheMode {
             Self::Uncached
         }
     }
+
+    /// ALLOC's flags for the mode.
+    pub(crate) fn flags(self) -> u32 {
+        match self {
+            Self::Cached => crate::uapi::ION_FLAG_CACHED,
+            Self::Uncached => 0,
+        }
+    }
+
+    /// What follows a heap's memory name in its `/dev/dma_heap` node for
+    /// this mode: nothing, or `-uncached`.
+    pub(crate) fn node_suffix(self) -> &'static str {
+        match self {
+            Self::Cached => "",
+            Self::Uncached => "-uncached",
+        }
+    }
+
+    /// The mode's bit in [`Heap::dma_nodes`].
+    pub(crate) fn node_bit(self) -> u32 {
+        match self {
+            Self::Cached => 1,
+            Self::Uncached => 2,
+        }
+    }
 }
 
 /// The runs of one buffer. Its length follows the buffer's, which userspace
@@ -186,8 +211,8 @@ pub(crate) struct Heap {
     /// `/dev/dma_heap` nodes are this and `<this>-uncached`, and every
     /// buffer's exporter name is this, on both faces.
     pub(crate) dma_name: CString,
-    /// The `/dev/dma_heap` nodes added for it: bit 0 cached, bit 1
-    /// uncached (a name that is taken is left out).
+    /// The `/dev/dma_heap` nodes added for it, a [`CacheMode::node_bit`]
+    /// each (a name that is taken is left out).
     pub(crate) dma_nodes: Atomic<u32>,
     /// Bytes in live buffers.
     pub(crate) bytes: Atomic<i64>,
@@ -303,6 +328,11 @@ pub(crate) struct Allocation {
 }
 
 impl Allocation {
+    /// The cache mode the pages were allocated for.
+    pub(crate) fn mode(&self) -> CacheMode {
+        self.mode
+    }
+
     /// The heap the pages came from.
     pub(crate) fn heap(&self) -> &Heap {
         &self.heap
