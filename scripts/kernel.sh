@@ -105,6 +105,18 @@ configure() {
 }
 
 if [ ! -f "$BUILD/.built" ]; then
+	# A configuration change need not rebuild everything: kbuild rebuilds
+	# exactly what the changed options reach, so a stale build of this
+	# flavour becomes the new one (it would be removed below anyway).
+	if [ ! -d "$BUILD" ]; then
+		for old in "$CACHE/build/$flavour"-*; do
+			[ -f "$old/.built" ] || continue
+			log "reusing $(basename "$old") for $(basename "$BUILD")"
+			rm -f "$old/.built"
+			mv "$old" "$BUILD"
+			break
+		done
+	fi
 	step "configure $flavour kernel" configure
 	step "build $flavour kernel ($(basename "$IMAGE"), modules)" kmake -j"$(nproc)" "$(basename "$IMAGE")" modules
 	touch "$BUILD/.built"
