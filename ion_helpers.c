@@ -150,6 +150,7 @@ const gfp_t rust_helper_gfp_highuser = GFP_HIGHUSER;
 const gfp_t rust_helper_gfp_comp = __GFP_COMP;
 const gfp_t rust_helper_gfp_noretry = __GFP_NORETRY;
 const gfp_t rust_helper_gfp_reclaim = __GFP_RECLAIM;
+const gfp_t rust_helper_gfp_retry_mayfail = __GFP_RETRY_MAYFAIL;
 
 /* vmap()'s flag for a mapping of pages that the caller owns. */
 const unsigned long rust_helper_vm_map = VM_MAP;
@@ -208,6 +209,7 @@ void rust_helper_kunit_mark_skipped(struct kunit *test, const char *why)
  * abstractions/helpers.rs declares these structs, which 7.3's bindings
  * leave out; a change of their layout must fail the build, not the kernel.
  */
+#include <linux/cgroup_dmem.h>
 #include <linux/dma-heap.h>
 #include <linux/of_reserved_mem.h>
 
@@ -220,3 +222,8 @@ static_assert(offsetof(struct dma_heap_export_info, ops) == sizeof(void *));
 static_assert(offsetof(struct dma_heap_export_info, priv) == 2 * sizeof(void *));
 static_assert(sizeof(struct dma_heap_export_info) == 3 * sizeof(void *));
 static_assert(sizeof(struct dma_heap_ops) == sizeof(void *));
+static_assert(offsetof(struct dmem_cgroup_init, size) == 0);
+static_assert(offsetof(struct dmem_cgroup_init, ops) == sizeof(u64));
+static_assert(offsetof(struct dmem_cgroup_init, reclaim_priv) ==
+	      sizeof(u64) + sizeof(void *));
+static_assert(sizeof(struct dmem_cgroup_init) == sizeof(u64) + 2 * sizeof(void *));

@@ -34,6 +34,15 @@ pub(crate) trait Heap: Send + Sync + 'static {
     fn allocate(&self, len: usize, fd_flags: u32, heap_flags: u64) -> Result<DmaBuf<Self::Buffer>>;
 }
 
+/// The kernel's `dma_heap.mem_accounting` switch: whether heaps charge
+/// their buffers to the allocating task's memory cgroup. It is set on the
+/// command line and read-only after boot.
+pub(crate) fn mem_accounting() -> bool {
+    // SAFETY: A `bool` module parameter with mode 0444: written once while
+    // the kernel parses its command line, before any module loads.
+    unsafe { helpers::mem_accounting }
+}
+
 /// Whether a dma-heap named `name` exists already, whoever added it: its
 /// class device in sysfs (`/sys/class/dma_heap/<name>`).
 ///

@@ -62,6 +62,7 @@ extern "C" {
     pub(crate) static rust_helper_gfp_comp: gfp_t;
     pub(crate) static rust_helper_gfp_noretry: gfp_t;
     pub(crate) static rust_helper_gfp_reclaim: gfp_t;
+    pub(crate) static rust_helper_gfp_retry_mayfail: gfp_t;
     pub(crate) static rust_helper_vm_map: c_ulong;
 
     pub(crate) fn rust_helper_pgprot_writecombine(prot: pgprot_t) -> pgprot_t;
@@ -196,4 +197,51 @@ extern "C" {
     ) -> c_int;
     pub(crate) fn dma_heap_add(info: *const DmaHeapExportInfo) -> *mut DmaHeap;
     pub(crate) fn dma_heap_get_drvdata(heap: *mut DmaHeap) -> *mut c_void;
+}
+
+#[cfg(CONFIG_DMABUF_HEAPS)]
+extern "C" {
+    /// `dma_heap.mem_accounting`, a read-only module parameter.
+    pub(crate) static mem_accounting: bool;
+}
+
+/// `struct dmem_cgroup_region`, used by pointer only.
+#[cfg(CONFIG_CGROUP_DMEM)]
+#[repr(C)]
+pub(crate) struct DmemCgroupRegion {
+    _opaque: [u8; 0],
+}
+
+/// `struct dmem_cgroup_pool_state`, used by pointer only.
+#[cfg(CONFIG_CGROUP_DMEM)]
+#[repr(C)]
+pub(crate) struct DmemCgroupPoolState {
+    _opaque: [u8; 0],
+}
+
+/// `struct dmem_cgroup_init` (`include/linux/cgroup_dmem.h`);
+/// `ion_helpers.c` checks its layout at build time.
+#[cfg(CONFIG_CGROUP_DMEM)]
+#[repr(C)]
+pub(crate) struct DmemCgroupInit {
+    pub(crate) size: u64,
+    pub(crate) ops: *const c_void,
+    pub(crate) reclaim_priv: *mut c_void,
+}
+
+#[cfg(CONFIG_CGROUP_DMEM)]
+extern "C" {
+    pub(crate) fn dmem_cgroup_register_region(
+        init: *const DmemCgroupInit,
+        fmt: *const c_char,
+        ...
+    ) -> *mut DmemCgroupRegion;
+    pub(crate) fn dmem_cgroup_unregister_region(region: *mut DmemCgroupRegion);
+    pub(crate) fn dmem_cgroup_try_charge(
+        region: *mut DmemCgroupRegion,
+        size: u64,
+        ret_pool: *mut *mut DmemCgroupPoolState,
+        ret_limit_pool: *mut *mut DmemCgroupPoolState,
+    ) -> c_int;
+    pub(crate) fn dmem_cgroup_uncharge(pool: *mut DmemCgroupPoolState, size: u64);
 }

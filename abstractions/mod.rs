@@ -14,6 +14,7 @@
 //! wrapped in C (`helpers.c`, one short function each) and declared in
 //! [`helpers`].
 
+pub(crate) mod cgroup_dmem;
 #[cfg(CONFIG_CMA)]
 pub(crate) mod cma;
 pub(crate) mod dma;

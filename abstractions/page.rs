@@ -34,6 +34,9 @@ impl Gfp {
         Self(unsafe { helpers::rust_helper_gfp_highuser })
     }
 
+    /// No flags: nothing to add.
+    pub(crate) const NONE: Self = Self(0);
+
     /// `GFP_KERNEL`.
     pub(crate) const KERNEL: Self = Self(bindings::GFP_KERNEL);
 
@@ -42,6 +45,19 @@ impl Gfp {
 
     /// `__GFP_NOWARN`: a failure is not reported in the log.
     pub(crate) const NOWARN: Self = Self(bindings::__GFP_NOWARN);
+
+    /// `__GFP_ACCOUNT`: the pages are charged to the current task's memory
+    /// cgroup, and uncharged when they are freed. Without `CONFIG_MEMCG`,
+    /// or in the root cgroup, nothing is charged.
+    pub(crate) const ACCOUNT: Self = Self(bindings::GFP_KERNEL_ACCOUNT & !bindings::GFP_KERNEL);
+
+    /// `__GFP_RETRY_MAYFAIL`: the allocator retries while reclaim makes
+    /// progress, then fails; it never invokes the OOM killer, and neither
+    /// does a memory cgroup's charge of the pages.
+    pub(crate) fn retry_mayfail() -> Self {
+        // SAFETY: As in `highuser`.
+        Self(unsafe { helpers::rust_helper_gfp_retry_mayfail })
+    }
 
     /// `__GFP_NORETRY`: the allocator gives up early instead of retrying.
     pub(crate) fn noretry() -> Self {
@@ -285,12 +301,14 @@ unsafe impl Sync for ExactPages {}
 
 impl ExactPages {
     /// `size` bytes (a non-zero multiple of `PAGE_SIZE`) of zeroed,
-    /// contiguous pages; a failure is not reported in the log.
-    pub(crate) fn alloc_zeroed(size: usize) -> Result<Self, AllocError> {
+    /// contiguous pages, allocated with `GFP_KERNEL` and the modifiers of
+    /// `extra` (such as [`Gfp::ACCOUNT`]); a failure is not reported in
+    /// the log.
+    pub(crate) fn alloc_zeroed(size: usize, extra: Gfp) -> Result<Self, AllocError> {
         if size == 0 || size % PAGE_SIZE != 0 {
             return Err(AllocError);
         }
-        let gfp = Gfp::KERNEL | Gfp::ZERO | Gfp::NOWARN;
+        let gfp = Gfp::KERNEL | Gfp::ZERO | Gfp::NOWARN | extra;
         // SAFETY: Any size may be asked for; we own the pages on success.
         let p = unsafe { helpers::rust_helper_alloc_pages_exact(size, gfp.0) };
         // INVARIANT: `size` bytes of new pages, ours.
@@ -370,9 +388,9 @@ mod tests {
 
     #[test]
     fn exact_pages_refuse_odd_sizes() -> Result {
-        assert!(ExactPages::alloc_zeroed(0).is_err());
-        assert!(ExactPages::alloc_zeroed(PAGE_SIZE + 1).is_err());
-        let e = ExactPages::alloc_zeroed(3 * PAGE_SIZE)?;
+        assert!(ExactPages::alloc_zeroed(0, Gfp::NONE).is_err());
+        assert!(ExactPages::alloc_zeroed(PAGE_SIZE + 1, Gfp::NONE).is_err());
+        let e = ExactPages::alloc_zeroed(3 * PAGE_SIZE, Gfp::ACCOUNT)?;
         assert_eq!(e.contiguous().npages(), 3);
         assert!(all(&e.contiguous().page(2).ok_or(EINVAL)?, 0)?);
         Ok(())
@@ -384,5 +402,9 @@ mod tests {
         assert!(g.contains(Gfp::ZERO));
         assert!(!(g - Gfp::ZERO).contains(Gfp::ZERO));
         assert!(max_page_order() >= 8 && totalram_pages() > 0);
+        // `ACCOUNT` is the one bit that `GFP_KERNEL_ACCOUNT` adds.
+        assert!(Gfp::ACCOUNT != Gfp::NONE && !Gfp::KERNEL.contains(Gfp::ACCOUNT));
+        assert!((Gfp::KERNEL | Gfp::ACCOUNT).0 == bindings::GFP_KERNEL_ACCOUNT);
+        assert!(!Gfp::highuser().contains(Gfp::retry_mayfail()));
     }
 }
