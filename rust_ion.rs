@@ -66,6 +66,10 @@ module! {
             default: false,
             description: "Zero pool pages when they leave the pool instead of in the background zeroer after free (default off)",
         },
+        mem_accounting: i32 {
+            default: -1,
+            description: "Charge system and system-contig buffers to the allocating task's memory cgroup (bypassing the page pools): 1 on, 0 off, -1 as dma_heap.mem_accounting",
+        },
         kunit_warn: bool {
             default: false,
             description: "Test only: the KUnit case rust_ion_sizes.warns_only_when_asked WARNs, so that a test run proves it sees kernel warnings",
@@ -76,6 +80,8 @@ module! {
 /// The state shared by every open `/dev/ion`: the heaps, highest id first.
 pub(crate) struct Ion {
     heaps: KVec<Arc<Heap>>,
+    /// Whether the system heaps charge memory cgroups.
+    account: heaps::Account,
 }
 
 /// Rounds `len` up to whole pages; 0 and overflow are `EINVAL`.
@@ -139,6 +145,9 @@ impl Writer for StatsView {
                     writeln!(f, "heap.{name}.dma_heap.{key} {memory}{suffix}")?;
                 }
             }
+            if h.dmem.is_some() {
+                writeln!(f, "heap.{name}.dmem dma_heap/{memory}")?;
+            }
             writeln!(f, "heap.{name}.type {}", h.ty as u32)?;
             writeln!(f, "heap.{name}.bytes {}", h.bytes.load(Relaxed))?;
             writeln!(f, "heap.{name}.buffers {}", h.buffers.load(Relaxed))?;
@@ -147,6 +156,8 @@ impl Writer for StatsView {
             writeln!(f, "heap.{name}.chunk_size {}", h.chunk_size())?;
             h.write_pool_stats(f)?;
         }
+        let memcg = u8::from(self.0.account == heaps::Account::Memcg);
+        writeln!(f, "mem_accounting {memcg}")?;
         for (name, c) in stats::all() {
             writeln!(f, "{name} {}", c.load(Relaxed))?;
         }
@@ -182,6 +193,7 @@ struct IonModule {
 
 impl kernel::InPlaceModule for IonModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        let account = heaps::Account::from_param(module_parameters::mem_accounting.value());
         try_pin_init!(Self {
             ion: Arc::new(
                 Ion {
@@ -192,7 +204,9 @@ impl kernel::InPlaceModule for IonModule {
                             max_bytes: module_parameters::pool_max_mb.value() as usize * SZ_1M,
                             zero_on_alloc: module_parameters::pool_zero_on_alloc.value(),
                         },
+                        account,
                     })?,
+                    account,
                 },
                 GFP_KERNEL,
             )?,

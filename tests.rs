@@ -105,11 +105,52 @@ mod buffer {
     }
 
     pub(super) fn system_heap() -> Result<Arc<heaps::Heap>> {
-        heaps::system_heap(crate::heaps::system::PoolConfig::DEFAULT)
+        heaps::system_heap(
+            crate::heaps::system::PoolConfig::DEFAULT,
+            crate::heaps::Account::Off,
+        )
     }
 
     pub(super) fn counter(c: &stats::Counter) -> i64 {
         c.load(Relaxed)
+    }
+
+    /// The pages in the heap's pools, from its statistics.
+    fn pooled_pages(heap: &heaps::Heap) -> Result<usize> {
+        struct Stats<'a>(&'a heaps::Heap);
+        impl kernel::fmt::Display for Stats<'_> {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                self.0.write_pool_stats(f)
+            }
+        }
+        let text = kernel::str::CString::try_from_fmt(fmt!("{}", Stats(heap)))?;
+        let text = text.to_str().map_err(|_| EINVAL)?;
+        let line = text
+            .lines()
+            .find_map(|l| l.split_once(".pool_pages "))
+            .ok_or(EINVAL)?;
+        line.1.trim().parse().map_err(|_| EINVAL)
+    }
+
+    /// A heap that charges memory cgroups never pools a page, either way:
+    /// a pooled page would still be charged to the cgroup that freed it.
+    /// The same buffers from a heap that does not charge are pooled.
+    #[test]
+    fn charging_heap_bypasses_its_pools() -> Result {
+        let len = 2 * (PAGE_SIZE << 8);
+        for (account, pooled) in [
+            (heaps::Account::Off, len / PAGE_SIZE),
+            (heaps::Account::Memcg, 0),
+        ] {
+            let heap = heaps::system_heap(heaps::system::PoolConfig::DEFAULT, account)?;
+            for _ in 0..2 {
+                drop(Buffer::new(&heap, len, ION_FLAG_CACHED)?);
+            }
+            assert_eq!(pooled_pages(&heap)?, pooled);
+            heap.drain();
+            assert_eq!(pooled_pages(&heap)?, 0);
+        }
+        Ok(())
     }
 
     #[test]

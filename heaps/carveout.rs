@@ -33,6 +33,10 @@ impl HeapOps for CarveoutHeap {
         self.region.size()
     }
 
+    fn reserved(&self) -> Option<usize> {
+        Some(self.region.size())
+    }
+
     fn allocate(&self, len: usize, _mode: CacheMode) -> Result<Runs> {
         self.region.take(1, len)
     }

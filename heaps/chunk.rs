@@ -47,6 +47,10 @@ impl HeapOps for ChunkHeap {
         self.region.size()
     }
 
+    fn reserved(&self) -> Option<usize> {
+        Some(self.region.size())
+    }
+
     fn chunk_size(&self) -> usize {
         self.chunk
     }

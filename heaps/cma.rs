@@ -14,18 +14,21 @@ const MAX_ALIGN_ORDER: u32 = 8;
 
 pub(crate) struct CmaHeap {
     area: Area,
+    /// The area's size, from its device-tree node; 0 for the default area,
+    /// whose size 7.3 does not export (`cma_get_size`).
+    size: usize,
 }
 
 impl CmaHeap {
-    /// The heap over a CMA area: a `rust-ion,cma` node's, or the default
-    /// area's (`None`: no such area).
-    pub(crate) fn new(area: Option<Area>) -> Option<Self> {
-        area.map(|area| Self { area })
+    /// The heap over a CMA area of `size` bytes: a `rust-ion,cma` node's,
+    /// or the default area's (`None`: no such area).
+    pub(crate) fn new(area: Option<Area>, size: usize) -> Option<Self> {
+        area.map(|area| Self { area, size })
     }
 
     /// The default CMA area's heap, if there is a default area.
     pub(crate) fn default_area() -> Option<Self> {
-        Self::new(Area::default_area())
+        Self::new(Area::default_area(), 0)
     }
 }
 
@@ -33,6 +36,11 @@ impl HeapOps for CmaHeap {
     /// Unknown: 7.3 does not export the size of a CMA area.
     fn max_alloc(&self) -> usize {
         0
+    }
+
+    /// The dmem capacity: the area's size, or unknown (the default area).
+    fn reserved(&self) -> Option<usize> {
+        Some(self.size)
     }
 
     fn allocate(&self, len: usize, _mode: CacheMode) -> Result<Runs> {

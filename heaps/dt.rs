@@ -28,7 +28,8 @@ pub(crate) struct Node {
     pub(crate) name: Option<CString>,
     /// `rust-ion,heap-id`, if the node has one.
     pub(crate) id: Option<u32>,
-    /// The size of the reserved region (carveout and chunk).
+    /// The size of the reserved region (carveout and chunk), or of the CMA
+    /// area's (cma).
     pub(crate) size: usize,
     /// `rust-ion,chunk-size`, 0 if absent.
     pub(crate) chunk_size: u32,
@@ -88,6 +89,7 @@ fn read_memory(
             let not_cma = c"memory-region is not a CMA area";
             let rmem = mem.reserved_mem().ok_or(not_cma)?;
             out.memory = CString::try_from(mem.full_name()).map_err(|_| c"no memory")?;
+            out.size = usize::try_from(rmem.size()).map_err(|_| c"too large")?;
             #[cfg(CONFIG_ION_RS_HEAP_CMA)]
             {
                 out.cma = Some(Area::by_name(rmem.name()).ok_or(not_cma)?);

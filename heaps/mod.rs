@@ -28,7 +28,10 @@ mod system_contig;
 use crate::abstractions::page::ExactPages;
 #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
 use crate::abstractions::page::Pages;
-use crate::abstractions::page::{Contiguous, ContiguousPages};
+use crate::abstractions::{
+    cgroup_dmem::{Charge, Region},
+    page::{Contiguous, ContiguousPages, Gfp},
+};
 use kernel::{
     device::Device,
     prelude::*,
@@ -88,6 +91,56 @@ impl Run {
     /// The length of the run in bytes.
     pub(crate) fn len(&self) -> usize {
         self.pages().len()
+    }
+}
+
+/// Whether the system heaps charge their buffers to the allocating task's
+/// memory cgroup (`mem_accounting`), fixed for the life of a heap.
+///
+/// A charged page stays charged to the cgroup that allocated it until it
+/// is freed, and 7.3 exports no way to move a charge
+/// (`__memcg_kmem_charge_page` and its uncharge are not exported). A pool
+/// would hand a page charged to cgroup A to a buffer of cgroup B, so the
+/// system heap, while it charges, bypasses its pools both ways: its pages
+/// come from the page allocator and go back to it. A pool per cgroup would
+/// have to outlive the cgroup, or learn when it dies, and nothing exported
+/// says that.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Account {
+    /// Nothing is charged; the pools serve.
+    Off,
+    /// Every page is charged (`__GFP_ACCOUNT`); no pool is used.
+    Memcg,
+}
+
+impl Account {
+    /// The mode that `mem_accounting` asks for: 1 on, 0 off, and any other
+    /// value (-1, the default) follows the kernel's
+    /// `dma_heap.mem_accounting`.
+    pub(crate) fn from_param(param: i32) -> Self {
+        let on = match param {
+            0 => false,
+            1 => true,
+            #[cfg(CONFIG_DMABUF_HEAPS)]
+            _ => crate::abstractions::dma_heap::mem_accounting(),
+            #[cfg(not(CONFIG_DMABUF_HEAPS))]
+            _ => false,
+        };
+        if on {
+            Self::Memcg
+        } else {
+            Self::Off
+        }
+    }
+
+    /// The extra allocation flags of the mode: `__GFP_ACCOUNT`, and
+    /// `__GFP_RETRY_MAYFAIL`, so that a cgroup at its limit gets `ENOMEM`
+    /// after reclaim, not the OOM killer on one of its processes.
+    pub(crate) fn gfp(self) -> Gfp {
+        match self {
+            Self::Off => Gfp::NONE,
+            Self::Memcg => Gfp::ACCOUNT | Gfp::retry_mayfail(),
+        }
     }
 }
 
@@ -178,6 +231,13 @@ pub(crate) trait HeapOps: Send + Sync {
     /// The largest single allocation the heap can give, 0 if unknown.
     fn max_alloc(&self) -> usize;
 
+    /// The bytes of reserved memory that the heap allocates from (its
+    /// capacity for the dmem cgroup controller): `None` for a heap of the
+    /// page allocator, `Some(0)` for reserved memory of unknown size.
+    fn reserved(&self) -> Option<usize> {
+        None
+    }
+
     /// The granule of the heap's buffers.
     fn chunk_size(&self) -> usize {
         kernel::page::PAGE_SIZE
@@ -220,6 +280,10 @@ pub(crate) struct Heap {
     pub(crate) buffers: Atomic<i64>,
     /// Physically contiguous runs held by live buffers.
     pub(crate) runs: Atomic<i64>,
+    /// The heap's reserved memory as a dmem cgroup region
+    /// (`dma_heap/<dma_name>`), which every buffer is charged to; `None`
+    /// for the system heaps, or when it could not be registered.
+    pub(crate) dmem: Option<Region>,
     ops: KBox<dyn HeapOps>,
 }
 
@@ -233,6 +297,10 @@ impl Heap {
         if id >= crate::uapi::ION_NUM_HEAP_IDS {
             return Err(EINVAL);
         }
+        let dmem = match ops.reserved() {
+            Some(size) => dmem_region(&name, &dma_name, size)?,
+            None => None,
+        };
         Ok(Arc::new(
             Heap {
                 id,
@@ -243,6 +311,7 @@ impl Heap {
                 bytes: Atomic::new(0),
                 buffers: Atomic::new(0),
                 runs: Atomic::new(0),
+                dmem,
                 ops,
             },
             GFP_KERNEL,
@@ -261,6 +330,25 @@ impl Heap {
         if max != 0 && len > max {
             return Err(ENOMEM);
         }
+        // The cgroup pays before the region is touched: what the heap will
+        // give, whole granules. A cgroup at its dmem.max gets ENOMEM, as a
+        // full heap does: the controller's EAGAIN would send a caller that
+        // retries on it (drmIoctl does) round for ever.
+        let charge = match &self.dmem {
+            Some(region) => {
+                let whole = len
+                    .checked_next_multiple_of(self.ops.chunk_size())
+                    .ok_or(ENOMEM)?;
+                Some(region.try_charge(whole as u64).map_err(|e| {
+                    if e == EAGAIN {
+                        ENOMEM
+                    } else {
+                        e
+                    }
+                })?)
+            }
+            None => None,
+        };
         let mut runs = self.ops.allocate(len, mode)?;
         // What the heap really gave out (a chunk heap rounds up to chunks).
         let len = runs.iter().map(Run::len).sum();
@@ -275,6 +363,7 @@ impl Heap {
             runs,
             len,
             mode,
+            _charge: charge,
         };
         // Counted from here: the allocation's drop uncounts it, whichever
         // path drops it.
@@ -325,6 +414,9 @@ pub(crate) struct Allocation {
     runs: Runs,
     len: usize,
     mode: CacheMode,
+    /// What the allocating task's dmem cgroup was charged; it drops after
+    /// `drop` has given the runs back.
+    _charge: Option<Charge>,
 }
 
 impl Allocation {
@@ -355,14 +447,45 @@ impl Drop for Allocation {
 
 /// The system heap alone (for the KUnit suites, which run before init).
 #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
-pub(crate) fn system_heap(pools: system::PoolConfig) -> Result<Arc<Heap>> {
-    let ops = boxed(system::SystemHeap::new(pools)?)?;
+pub(crate) fn system_heap(pools: system::PoolConfig, account: Account) -> Result<Arc<Heap>> {
+    let ops = boxed(system::SystemHeap::new(pools, account)?)?;
     Heap::new(
         0,
         HeapType::System,
         names(c"ion_system_heap", c"system")?,
         ops,
     )
+}
+
+/// The dmem cgroup region of a heap of reserved memory, named
+/// `dma_heap/<dma_name>`. A heap whose region cannot be registered (its
+/// size is unknown, or the controller fails) still serves, uncharged, and
+/// says so once.
+fn dmem_region(name: &CStr, dma_name: &CStr, size: usize) -> Result<Option<Region>> {
+    if !cfg!(CONFIG_CGROUP_DMEM) {
+        return Ok(None);
+    }
+    let why = if size == 0 {
+        EINVAL
+    } else {
+        let region = CString::try_from_fmt(fmt!("dma_heap/{}", dma_name))?;
+        match Region::register(size as u64, &region) {
+            Ok(r) => return Ok(r),
+            Err(e) => e,
+        }
+    };
+    let what = if size == 0 {
+        "size unknown"
+    } else {
+        "cannot register"
+    };
+    pr_info!(
+        "{}: no dmem cgroup region ({}), its buffers are not charged: {:?}\n",
+        name,
+        what,
+        why
+    );
+    Ok(None)
 }
 
 /// A heap's Ion name and the name of its memory.
@@ -561,7 +684,7 @@ pub(crate) fn create_all(p: &Params) -> Result<KVec<Arc<Heap>>> {
     // `pending` before handing it on.
     let _ = (p, &mut pending);
     #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
-    add(&mut heaps, system_heap(p.pools)?)?;
+    add(&mut heaps, system_heap(p.pools, p.account)?)?;
     #[cfg(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG)]
     add(
         &mut heaps,
@@ -569,7 +692,7 @@ pub(crate) fn create_all(p: &Params) -> Result<KVec<Arc<Heap>>> {
             1,
             HeapType::SystemContig,
             names(c"ion_system_contig_heap", c"system-contiguous")?,
-            boxed(system_contig::SystemContigHeap)?,
+            boxed(system_contig::SystemContigHeap { account: p.account })?,
         )?,
     )?;
     #[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
@@ -605,7 +728,7 @@ pub(crate) fn create_all(p: &Params) -> Result<KVec<Arc<Heap>>> {
             &mut pending,
             c"rust-ion,cma",
             (HeapType::Dma, c"ion_cma_heap"),
-            |n| cma::CmaHeap::new(n.cma).ok_or((ENODEV, "no CMA area")),
+            |n| cma::CmaHeap::new(n.cma, n.size).ok_or((ENODEV, "no CMA area")),
         )?;
         if !any {
             if let Some(h) = cma::CmaHeap::default_area() {
@@ -634,6 +757,8 @@ pub(crate) struct Params {
     pub(crate) carveout_cma: usize,
     #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
     pub(crate) pools: system::PoolConfig,
+    /// Whether the system heaps charge memory cgroups.
+    pub(crate) account: Account,
 }
 
 /// Inserts `heap` keeping `heaps` sorted by id, highest first.

@@ -3,7 +3,7 @@
 //! The system heap: zeroed pages from the page allocator, in orders 8, 4
 //! and 0 (1 MiB, 64 KiB and 4 KiB with 4 KiB pages).
 
-use super::{page_pool::Pools, CacheMode, HeapOps, Run, Runs, Source};
+use super::{page_pool::Pools, Account, CacheMode, HeapOps, Run, Runs, Source};
 use crate::abstractions::{
     page::{totalram_pages, Gfp, Pages},
     shrinker,
@@ -42,6 +42,7 @@ pub(crate) fn max_alloc_for(totalram_pages: usize) -> usize {
 /// The heap, with its page pools and their shrinker.
 pub(crate) struct SystemHeap {
     pools: shrinker::Registration<Pools>,
+    account: Account,
 }
 
 impl Drop for SystemHeap {
@@ -66,12 +67,13 @@ impl PoolConfig {
 }
 
 impl SystemHeap {
-    pub(crate) fn new(cfg: PoolConfig) -> Result<Self> {
+    pub(crate) fn new(cfg: PoolConfig, account: Account) -> Result<Self> {
         Ok(Self {
             pools: shrinker::Registration::register(
                 c"ion_rs-pool",
                 Pools::new(cfg.max_bytes, cfg.zero_on_alloc)?,
             )?,
+            account,
         })
     }
 
@@ -79,28 +81,34 @@ impl SystemHeap {
         self.pools.data()
     }
 
-    fn gfp(order: u32) -> Gfp {
+    fn gfp(&self, order: u32) -> Gfp {
         let base = Gfp::highuser() | Gfp::ZERO;
         if order == 0 {
-            base
+            base | self.account.gfp()
         } else {
             // High orders are opportunistic: no reclaim, no retry, no warning.
-            ((base | Gfp::NOWARN | Gfp::noretry()) - Gfp::reclaim()) | Gfp::comp()
+            (((base | Gfp::NOWARN | Gfp::noretry()) - Gfp::reclaim()) | Gfp::comp())
+                | (self.account.gfp() - Gfp::retry_mayfail())
         }
     }
 
     fn alloc_run(&self, order: u32, mode: CacheMode) -> Option<Run> {
-        self.pools().take(order, mode).or_else(|| {
+        let pooled = match self.account {
+            Account::Off => self.pools().take(order, mode),
+            Account::Memcg => None,
+        };
+        pooled.or_else(|| {
             Some(Run::new(Source::Block(
-                Pages::alloc(order, Self::gfp(order)).ok()?,
+                Pages::alloc(order, self.gfp(order)).ok()?,
             )))
         })
     }
 
     /// Gives a run to the pool, or back to the page allocator (its drop) if
-    /// the pool is full or does not keep its order.
+    /// the pool is full or does not keep its order, or if the run is
+    /// charged to a cgroup.
     fn free_run(&self, run: Run, mode: CacheMode) {
-        if let Source::Block(pages) = run.source {
+        if let (Source::Block(pages), Account::Off) = (run.source, self.account) {
             self.pools().give(pages, mode);
         }
     }

@@ -3,11 +3,14 @@
 //! The system-contig heap: one physically contiguous, zeroed run of exactly
 //! the buffer's size from the page allocator, up to its largest order.
 
-use super::{CacheMode, HeapOps, Run, Runs, Source};
+use super::{Account, CacheMode, HeapOps, Run, Runs, Source};
 use crate::abstractions::page::{max_page_order, ExactPages};
 use kernel::{page::PAGE_SIZE, prelude::*};
 
-pub(crate) struct SystemContigHeap;
+/// The heap; it has no pools, so charging a cgroup changes only the flags.
+pub(crate) struct SystemContigHeap {
+    pub(crate) account: Account,
+}
 
 impl HeapOps for SystemContigHeap {
     fn max_alloc(&self) -> usize {
@@ -17,7 +20,7 @@ impl HeapOps for SystemContigHeap {
     /// `len` is at most `MAX_PAGE_ORDER` pages: `Heap::allocate` checks it
     /// against `max_alloc`.
     fn allocate(&self, len: usize, _mode: CacheMode) -> Result<Runs> {
-        let pages = ExactPages::alloc_zeroed(len)?;
+        let pages = ExactPages::alloc_zeroed(len, self.account.gfp())?;
         let mut runs = Runs::new();
         runs.push(Run::new(Source::Exact(pages)), GFP_KERNEL)?;
         Ok(runs)
