@@ -46,7 +46,7 @@ userspace() {
 	cp "$inst/ion/ion_unload_test" "$OUT/tests/selftests/"
 	cp "$inst/ion/ion_insmod_walk" "$OUT/tests/robust/"
 	cp "$inst"/ion/{ion_tool,ion_bench} "$OUT/tests/bin/"
-	cp "$inst/ion/ion_dma_heap_test" "$OUT/tests/faces/"
+	cp "$inst/ion/ion_dma_heap_test" "$inst/ion/ion_cgroup_test" "$OUT/tests/faces/"
 	cp "$inst/ion/ion_vivid_test" "$OUT/tests/direct/"
 	[ -n "$cross32" ] || return 0
 	inroot make -s -C "$ksft" CROSS_COMPILE="$cross32" OUTPUT="$OUT/tests/ksft32" \

@@ -1,0 +1,564 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Who pays for a buffer: cgroup v2 limits on rust-ion's heaps, on both
+ * faces (/dev/ion and /dev/dma_heap).
+ *
+ * - memory: with mem_accounting on, system and system-contig buffers are
+ *   charged to the allocating task's memory cgroup and uncharged at the
+ *   last close; a cgroup at its memory.max gets ENOMEM, never an OOM kill;
+ *   the page pools never carry a charge from one cgroup to another.
+ * - dmem: every carveout, chunk and CMA heap is a region of the dmem
+ *   controller (dma_heap/<memory name>); dmem.current follows allocation
+ *   and free to the byte, and a cgroup past its dmem.max gets ENOMEM while
+ *   its parent still allocates.
+ * - With /proc/thread-self/fail-nth (fault injection), every failure on
+ *   the way, the controllers' own allocations included, leaves the heap's
+ *   counters and the cgroup's usage as they were.
+ *
+ * Runs with ion_rs loaded with dma_heaps=1 mem_accounting=1, as root, with
+ * cgroup2 mounted on /sys/fs/cgroup; skips what the kernel lacks.
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "ion_util.h"
+
+#define SZ_1M (1024UL * 1024)
+#define CG "/sys/fs/cgroup"
+
+enum face { FACE_ION, FACE_DMA_HEAP };
+static const char *const face_name[] = { "/dev/ion", "/dev/dma_heap" };
+
+static int cg_put(const char *cg, const char *file, const char *val)
+{
+	char path[160];
+	int fd, ok;
+
+	snprintf(path, sizeof(path), CG "/%s/%s", cg, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	if (!ok)
+		ok = -errno;
+	close(fd);
+	return ok == 1 ? 0 : ok;
+}
+
+/* The value of "key value" line @key of @file, or of its first line if
+ * @key is NULL; -1 if absent.
+ */
+static long long cg_get(const char *cg, const char *file, const char *key)
+{
+	char path[160], line[256], k[160];
+	long long v, found = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), CG "/%s/%s", cg, file);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (found < 0 && fgets(line, sizeof(line), f)) {
+		if (!key) {
+			char *end;
+
+			v = strtoll(line, &end, 10);
+			if (end != line)
+				found = v;
+			break;
+		}
+		if (sscanf(line, "%159s %lld", k, &v) == 2 && !strcmp(k, key))
+			found = v;
+	}
+	fclose(f);
+	return found;
+}
+
+/* dmem.current of @region in @cg: a region never charged there reads 0. */
+static long long dmem_current(const char *cg, const char *region)
+{
+	long long v = cg_get(cg, "dmem.current", region);
+
+	return v < 0 ? 0 : v;
+}
+
+/* A fresh, empty child cgroup @cg of the root. */
+static int cg_fresh(const char *cg)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), CG "/%s", cg);
+	rmdir(path);
+	return mkdir(path, 0755) ? -errno : 0;
+}
+
+static void cg_remove(const char *cg)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), CG "/%s", cg);
+	rmdir(path);
+}
+
+/* Moves the calling process into @cg ("." for the root). */
+static int cg_enter(const char *cg)
+{
+	return cg_put(cg, "cgroup.procs", "0");
+}
+
+/* Whether the root offers @controller, and enables it for its children. */
+static int controller(const char *controller)
+{
+	char line[256], plus[32];
+	FILE *f = fopen(CG "/cgroup.controllers", "re");
+	int have = 0;
+
+	if (!f)
+		return 0;
+	if (fgets(line, sizeof(line), f))
+		for (char *t = strtok(line, "\n "); t; t = strtok(NULL, "\n "))
+			have |= !strcmp(t, controller);
+	fclose(f);
+	snprintf(plus, sizeof(plus), "+%s", controller);
+	return have && !cg_put(".", "cgroup.subtree_control", plus);
+}
+
+/* A buffer of @len from heap @id through @face; the fd or -errno (-ENOENT:
+ * the heap has no node of its own in that mode on the dma-heap face).
+ */
+static int alloc_on(enum face face, int ion, int id, uint32_t flags, size_t len)
+{
+	char path[96];
+	int node, fd;
+
+	if (face == FACE_ION)
+		return ion_alloc(ion, len, 1U << id, flags);
+	if (ion_dma_heap_path(ion, id, flags, path, sizeof(path)))
+		return -ENOENT;
+	node = open(path, O_RDONLY | O_CLOEXEC);
+	if (node < 0)
+		return -errno;
+	fd = dma_heap_alloc(node, len, O_RDWR | O_CLOEXEC);
+	close(node);
+	return fd;
+}
+
+/* A cached buffer, or an uncached one where the cached node is not ours. */
+static int alloc_cached_if_ours(enum face face, int ion, int id, size_t len)
+{
+	int fd = alloc_on(face, ion, id, ION_FLAG_CACHED, len);
+
+	return fd == -ENOENT ? alloc_on(face, ion, id, 0, len) : fd;
+}
+
+static long long mem_now(const char *cg)
+{
+	return cg_get(cg, "memory.current", NULL);
+}
+
+#define NEAR(a, b) (llabs((long long)(a) - (long long)(b)) <= (long long)SZ_1M)
+
+FIXTURE(cg) {
+	int ion;
+	int memcg, dmem;
+};
+
+FIXTURE_SETUP(cg)
+{
+	self->ion = open("/dev/ion", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->ion);
+	self->memcg = controller("memory");
+	self->dmem = controller("dmem");
+	if (!self->memcg && !self->dmem)
+		SKIP(return, "no cgroup2 with the memory or dmem controller");
+	ASSERT_EQ(0, cg_fresh("ion_a"));
+	ASSERT_EQ(0, cg_fresh("ion_b"));
+}
+
+FIXTURE_TEARDOWN(cg)
+{
+	cg_enter(".");
+	cg_remove("ion_a");
+	cg_remove("ion_b");
+	EXPECT_TRUE(ion_all_counters_zero(self->ion));
+	close(self->ion);
+}
+
+/*
+ * memory.current of the allocating cgroup rises by the buffer's size and
+ * falls back after close, within 1 MiB: system (one 16 MiB buffer) and
+ * system-contig (eight of 512 KiB), both faces, both cache modes.
+ */
+TEST_F(cg, memcg_charges_the_allocator_until_the_last_close)
+{
+	static const struct { int type; size_t len; int n; } kinds[] = {
+		{ ION_HEAP_TYPE_SYSTEM, 16 * SZ_1M, 1 },
+		{ ION_HEAP_TYPE_SYSTEM_CONTIG, SZ_1M / 2, 8 },
+	};
+	int checked = 0;
+
+	if (!self->memcg)
+		SKIP(return, "no memory controller (CONFIG_MEMCG, cgroup2)");
+	/* The load must charge: ion_rs mem_accounting=1. */
+	ASSERT_EQ(1, ion_stat("mem_accounting"));
+	ASSERT_EQ(0, cg_enter("ion_a"));
+	for (unsigned int k = 0; k < ARRAY_SIZE(kinds); k++) {
+		int id = ion_heap_by_type(self->ion, kinds[k].type);
+
+		if (id < 0)
+			continue;
+		for (int face = FACE_ION; face <= FACE_DMA_HEAP; face++)
+			for (int cached = 0; cached < 2; cached++) {
+				uint32_t flags = cached ? ION_FLAG_CACHED : 0;
+				long long before = mem_now("ion_a"), during;
+				int fds[8] = { 0 };
+
+				for (int i = 0; i < kinds[k].n; i++) {
+					fds[i] = alloc_on(face, self->ion, id, flags, kinds[k].len);
+					if (fds[i] == -ENOENT)
+						break;
+					ASSERT_LE(0, fds[i])
+						TH_LOG("%s heap %d: %s", face_name[face], id,
+						       strerror(-fds[i]));
+				}
+				if (fds[0] == -ENOENT)
+					continue;
+				during = mem_now("ion_a");
+				for (int i = 0; i < kinds[k].n; i++)
+					close(fds[i]);
+				ksft_print_msg("%s heap %d %s: +%lld KiB, then %+lld KiB\n",
+					       face_name[face], id, cached ? "cached" : "uncached",
+					       (during - before) / 1024,
+					       (mem_now("ion_a") - before) / 1024);
+				EXPECT_TRUE(NEAR(during - before, kinds[k].len * kinds[k].n));
+				EXPECT_TRUE(NEAR(mem_now("ion_a"), before));
+				checked++;
+			}
+	}
+	ASSERT_LE(4, checked);
+}
+
+/*
+ * A child at memory.max=64M cannot hold 128 MiB of buffers: the allocation
+ * that would cross the limit fails with ENOMEM after reclaim, the cgroup
+ * sees no OOM kill, and everything is uncharged when the child exits.
+ */
+TEST_F(cg, memcg_limit_is_enomem_not_an_oom_kill)
+{
+	int id = ion_heap_by_type(self->ion, ION_HEAP_TYPE_SYSTEM);
+
+	if (!self->memcg)
+		SKIP(return, "no memory controller (CONFIG_MEMCG, cgroup2)");
+	/* The load must charge: ion_rs mem_accounting=1. */
+	ASSERT_EQ(1, ion_stat("mem_accounting"));
+	ASSERT_LE(0, id);
+	ASSERT_EQ(0, cg_put("ion_b", "memory.max", "64M"));
+	for (int face = FACE_ION; face <= FACE_DMA_HEAP; face++) {
+		int status, got = 0, err = 0, p[2];
+		pid_t pid;
+
+		ASSERT_EQ(0, pipe(p));
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (!pid) {
+			int fds[128], n = 0, r[2];
+
+			close(p[0]);
+			if (cg_enter("ion_b"))
+				_exit(2);
+			for (; n < 128; n++) {
+				fds[n] = alloc_on(face, self->ion, id, 0, SZ_1M);
+				if (fds[n] < 0)
+					break;
+			}
+			r[0] = n;
+			r[1] = n < 128 ? -fds[n] : 0;
+			if (write(p[1], r, sizeof(r)) != sizeof(r))
+				_exit(3);
+			_exit(0);
+		}
+		close(p[1]);
+		if (read(p[0], &got, sizeof(got)) != sizeof(got) ||
+		    read(p[0], &err, sizeof(err)) != sizeof(err))
+			got = -1;
+		close(p[0]);
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		ksft_print_msg("%s: %d MiB held at memory.max 64M, then %s\n", face_name[face],
+			       got, err ? strerror(err) : "no failure");
+		ASSERT_TRUE(WIFEXITED(status)) TH_LOG("the child was killed");
+		ASSERT_EQ(0, WEXITSTATUS(status));
+		EXPECT_EQ(ENOMEM, err);
+		EXPECT_LE(48, got);
+		EXPECT_GT(64, got);
+		EXPECT_EQ(0, cg_get("ion_b", "memory.events", "oom_kill"));
+		EXPECT_TRUE(NEAR(mem_now("ion_b"), 0));
+	}
+	/* The parent was never limited. */
+	{
+		int fd = ion_alloc(self->ion, 128 * SZ_1M, 1U << id, 0);
+
+		ASSERT_LE(0, fd);
+		close(fd);
+	}
+}
+
+/*
+ * A frees, B allocates the same sizes from the same heap: A is back where it
+ * was, B pays for all of it, and no page went through a pool (whose pages
+ * would still be A's).
+ */
+TEST_F(cg, memcg_a_frees_b_allocates_each_pays_its_own)
+{
+	int id = ion_heap_by_type(self->ion, ION_HEAP_TYPE_SYSTEM);
+	long long a0, b0, hits;
+	int fd, drain;
+
+	if (!self->memcg)
+		SKIP(return, "no memory controller (CONFIG_MEMCG, cgroup2)");
+	/* The load must charge: ion_rs mem_accounting=1. */
+	ASSERT_EQ(1, ion_stat("mem_accounting"));
+	ASSERT_LE(0, id);
+	drain = open("/sys/kernel/debug/ion/drain_pools", O_WRONLY | O_CLOEXEC);
+	ASSERT_LE(0, drain);
+	ASSERT_EQ(1, write(drain, "1", 1));
+	close(drain);
+	hits = ion_stat("heap.ion_system_heap.pool.cached.order8.hits");
+	for (int face = FACE_ION; face <= FACE_DMA_HEAP; face++) {
+		ASSERT_EQ(0, cg_enter("ion_a"));
+		a0 = mem_now("ion_a");
+		fd = alloc_cached_if_ours(face, self->ion, id, 8 * SZ_1M);
+		ASSERT_LE(0, fd);
+		EXPECT_TRUE(NEAR(mem_now("ion_a") - a0, 8 * SZ_1M));
+		close(fd);
+		EXPECT_EQ(0, ion_stat("heap.ion_system_heap.pool_pages"));
+		ASSERT_EQ(0, cg_enter("ion_b"));
+		b0 = mem_now("ion_b");
+		fd = alloc_cached_if_ours(face, self->ion, id, 8 * SZ_1M);
+		ASSERT_LE(0, fd);
+		ksft_print_msg("%s: A %+lld KiB after its free, B %+lld KiB\n", face_name[face],
+			       (mem_now("ion_a") - a0) / 1024, (mem_now("ion_b") - b0) / 1024);
+		EXPECT_TRUE(NEAR(mem_now("ion_a"), a0));
+		EXPECT_TRUE(NEAR(mem_now("ion_b") - b0, 8 * SZ_1M));
+		close(fd);
+		EXPECT_TRUE(NEAR(mem_now("ion_b"), b0));
+	}
+	EXPECT_EQ(hits, ion_stat("heap.ion_system_heap.pool.cached.order8.hits"));
+}
+
+/* Heap @i's dmem region (heap.<name>.dmem) into @region; 0, or -1 if none. */
+static int region_of(int ion, int id, char *region, size_t size)
+{
+	return ion_heap_stat_str(ion, id, "dmem", region, size);
+}
+
+/*
+ * dmem.capacity lists a region for every heap of reserved memory, as big as
+ * the heap (carveout and chunk; a CMA area's size is its node's), and a heap
+ * of the page allocator has none.
+ */
+TEST_F(cg, dmem_capacity_lists_every_region)
+{
+	struct ion_heap_data h[ION_NUM_HEAP_IDS];
+	int n = ion_query(self->ion, h, ION_NUM_HEAP_IDS), regions = 0;
+
+	if (!self->dmem)
+		SKIP(return, "no dmem controller (CONFIG_CGROUP_DMEM)");
+	for (int i = 0; i < n; i++) {
+		char region[96];
+		long long cap;
+
+		if (region_of(self->ion, h[i].heap_id, region, sizeof(region))) {
+			/* Only the default CMA area's size is unknown. */
+			EXPECT_TRUE(h[i].type <= ION_HEAP_TYPE_SYSTEM_CONTIG ||
+				    h[i].type == ION_HEAP_TYPE_DMA)
+				TH_LOG("heap %s has no dmem region", h[i].name);
+			continue;
+		}
+		EXPECT_LT(ION_HEAP_TYPE_SYSTEM_CONTIG, h[i].type);
+		cap = cg_get(".", "dmem.capacity", region);
+		ksft_print_msg("%s: %s, %lld MiB\n", h[i].name, region, cap >> 20);
+		EXPECT_LT(0, cap) TH_LOG("%s not in dmem.capacity", region);
+		if (h[i].type != ION_HEAP_TYPE_DMA)
+			EXPECT_EQ(ion_heap_stat(self->ion, h[i].heap_id, "max_alloc"), cap);
+		regions++;
+	}
+	ASSERT_LE(1, regions);
+}
+
+/*
+ * dmem.current of the allocating cgroup follows every buffer of every
+ * region to the byte (whole chunks for a chunk heap), on both faces.
+ */
+TEST_F(cg, dmem_current_follows_allocation_and_free)
+{
+	struct ion_heap_data h[ION_NUM_HEAP_IDS];
+	int n = ion_query(self->ion, h, ION_NUM_HEAP_IDS), checked = 0;
+
+	if (!self->dmem)
+		SKIP(return, "no dmem controller (CONFIG_CGROUP_DMEM)");
+	ASSERT_EQ(0, cg_enter("ion_a"));
+	for (int i = 0; i < n; i++) {
+		char region[96];
+		long long chunk, want;
+
+		if (region_of(self->ion, h[i].heap_id, region, sizeof(region)))
+			continue;
+		chunk = ion_heap_stat(self->ion, h[i].heap_id, "chunk_size");
+		want = (3 * SZ_1M / 2 + chunk - 1) / chunk * chunk;
+		for (int face = FACE_ION; face <= FACE_DMA_HEAP; face++) {
+			int fd = alloc_on(face, self->ion, h[i].heap_id, 0, 3 * SZ_1M / 2);
+
+			if (fd == -ENOENT)
+				continue;
+			ASSERT_LE(0, fd) TH_LOG("%s %s: %s", face_name[face], h[i].name,
+						strerror(-fd));
+			EXPECT_EQ(want, dmem_current("ion_a", region))
+				TH_LOG("%s %s", face_name[face], region);
+			EXPECT_EQ(0, dmem_current("ion_b", region));
+			close(fd);
+			EXPECT_EQ(0, dmem_current("ion_a", region));
+			checked++;
+		}
+	}
+	ASSERT_LE(2, checked);
+}
+
+/*
+ * A child whose dmem.max for a carveout region is 8M holds eight 1 MiB
+ * buffers and gets ENOMEM for the ninth, on both faces; its parent still
+ * allocates from the region meanwhile.
+ */
+TEST_F(cg, dmem_max_limits_the_child_not_the_parent)
+{
+	int id = ion_heap_by_type(self->ion, ION_HEAP_TYPE_CARVEOUT);
+	char region[96], limit[128];
+
+	if (!self->dmem)
+		SKIP(return, "no dmem controller (CONFIG_CGROUP_DMEM)");
+	if (id < 0 || region_of(self->ion, id, region, sizeof(region)))
+		SKIP(return, "no carveout heap with a dmem region");
+	snprintf(limit, sizeof(limit), "%s 8M", region);
+	ASSERT_EQ(0, cg_put("ion_b", "dmem.max", limit));
+	for (int face = FACE_ION; face <= FACE_DMA_HEAP; face++) {
+		int fds[9], parent;
+
+		ASSERT_EQ(0, cg_enter("ion_b"));
+		for (int i = 0; i < 8; i++) {
+			fds[i] = alloc_on(face, self->ion, id, 0, SZ_1M);
+			ASSERT_LE(0, fds[i]) TH_LOG("%s buffer %d: %s", face_name[face], i,
+						    strerror(-fds[i]));
+		}
+		EXPECT_EQ(8 * SZ_1M, dmem_current("ion_b", region));
+		fds[8] = alloc_on(face, self->ion, id, 0, SZ_1M);
+		EXPECT_EQ(-ENOMEM, fds[8]);
+		EXPECT_EQ(8 * SZ_1M, dmem_current("ion_b", region));
+		ASSERT_EQ(0, cg_enter("."));
+		parent = alloc_on(face, self->ion, id, 0, SZ_1M);
+		EXPECT_LE(0, parent);
+		EXPECT_EQ(8 * SZ_1M, dmem_current("ion_b", region));
+		if (parent >= 0)
+			close(parent);
+		for (int i = 0; i < 8; i++)
+			close(fds[i]);
+		if (fds[8] >= 0)
+			close(fds[8]);
+		EXPECT_EQ(0, dmem_current("ion_b", region));
+	}
+}
+
+static void fault_attr(const char *kind, const char *attr, const char *val)
+{
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/%s/%s", kind, attr);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (write(fd, val, strlen(val)) < 0)
+			ksft_print_msg("%s: %s\n", path, strerror(errno));
+		close(fd);
+	}
+}
+
+/*
+ * ALLOC with its N-th fault-injectable call failing, for N = 1, 2, ... until
+ * one succeeds, each in a new cgroup (so that the dmem controller allocates
+ * its per-cgroup state on the way): every failure is ENOMEM and leaves the
+ * heap's counters at zero, dmem.current at zero and memory.current where it
+ * was. System (memcg) and the first heap of each region kind (dmem).
+ */
+TEST_F(cg, failed_charges_leave_nothing_behind)
+{
+	static const int types[] = { ION_HEAP_TYPE_SYSTEM, ION_HEAP_TYPE_CARVEOUT,
+				     ION_HEAP_TYPE_CHUNK, ION_HEAP_TYPE_DMA };
+	int nth = open("/proc/thread-self/fail-nth", O_RDWR | O_CLOEXEC), walked = 0, failed = 0;
+	static const char *const kinds[] = { "failslab", "fail_page_alloc" };
+
+	if (nth < 0)
+		SKIP(return, "no /proc/thread-self/fail-nth (CONFIG_FAULT_INJECTION)");
+	if (!self->memcg)
+		SKIP(return, "no memory controller (CONFIG_MEMCG, cgroup2)");
+	/* The load must charge: ion_rs mem_accounting=1. */
+	ASSERT_EQ(1, ion_stat("mem_accounting"));
+	for (unsigned int k = 0; k < ARRAY_SIZE(kinds); k++) {
+		fault_attr(kinds[k], "verbose", "0");
+		fault_attr(kinds[k], "ignore-gfp-wait", "N");
+	}
+	fault_attr("fail_page_alloc", "ignore-gfp-highmem", "N");
+	fault_attr("fail_page_alloc", "min-order", "0");
+	for (unsigned int t = 0; t < ARRAY_SIZE(types); t++) {
+		int id = ion_heap_by_type(self->ion, types[t]), n, fd;
+		char region[96] = "", buf[16];
+
+		if (id < 0)
+			continue;
+		region_of(self->ion, id, region, sizeof(region));
+		for (n = 1; n < 1000; n++) {
+			long long m0;
+			long left;
+
+			ASSERT_EQ(0, cg_enter("."));
+			ASSERT_EQ(0, cg_fresh("ion_a"));
+			ASSERT_EQ(0, cg_enter("ion_a"));
+			m0 = mem_now("ion_a");
+			snprintf(buf, sizeof(buf), "%d", n);
+			ASSERT_LT(0, pwrite(nth, buf, strlen(buf), 0));
+			fd = ion_alloc(self->ion, SZ_1M, 1U << id, ION_FLAG_CACHED);
+			memset(buf, 0, sizeof(buf));
+			if (pread(nth, buf, sizeof(buf) - 1, 0) < 0)
+				buf[0] = 0;
+			left = atol(buf);
+			pwrite(nth, "0", 1, 0);
+			if (fd >= 0) {
+				/* A failure the heap absorbed (a smaller order). */
+				if (region[0])
+					EXPECT_EQ(SZ_1M, dmem_current("ion_a", region));
+				close(fd);
+			} else {
+				failed++;
+				ASSERT_EQ(-ENOMEM, fd) TH_LOG("heap %d, call %d: %s", id, n,
+							      strerror(-fd));
+			}
+			ASSERT_EQ(0, ion_heap_stat(self->ion, id, "bytes"));
+			ASSERT_EQ(0, ion_heap_stat(self->ion, id, "buffers"));
+			if (region[0])
+				ASSERT_EQ(0, dmem_current("ion_a", region));
+			ASSERT_GT(256 * 1024, mem_now("ion_a") - m0)
+				TH_LOG("heap %d, call %d: %lld bytes still charged", id, n,
+				       mem_now("ion_a") - m0);
+			/* ALLOC made fewer than n calls: every one has failed once. */
+			if (left > 0)
+				break;
+		}
+		ASSERT_GT(1000, n) TH_LOG("heap %d: the walk did not end", id);
+		ksft_print_msg("heap %d (%s): %d fault-injectable calls, %d failures, each clean\n",
+			       id, region[0] ? region : "memcg", n - 1, failed);
+		walked += failed;
+		failed = 0;
+	}
+	close(nth);
+	ASSERT_LE(4, walked);
+}
+
+TEST_HARNESS_MAIN
