@@ -465,27 +465,23 @@ fn dmem_region(name: &CStr, dma_name: &CStr, size: usize) -> Result<Option<Regio
     if !cfg!(CONFIG_CGROUP_DMEM) {
         return Ok(None);
     }
-    let why = if size == 0 {
-        EINVAL
-    } else {
-        let region = CString::try_from_fmt(fmt!("dma_heap/{}", dma_name))?;
-        match Region::register(size as u64, &region) {
-            Ok(r) => return Ok(r),
-            Err(e) => e,
-        }
-    };
-    let what = if size == 0 {
-        "size unknown"
-    } else {
-        "cannot register"
-    };
-    pr_info!(
-        "{}: no dmem cgroup region ({}), its buffers are not charged: {:?}\n",
-        name,
-        what,
-        why
-    );
-    Ok(None)
+    if size == 0 {
+        pr_info!(
+            "{}: its size is unknown, so it is no dmem cgroup region: its buffers are not charged\n",
+            name
+        );
+        return Ok(None);
+    }
+    let region = CString::try_from_fmt(fmt!("dma_heap/{}", dma_name))?;
+    Region::register(size as u64, &region).or_else(|e| {
+        pr_info!(
+            "{}: cannot register dmem cgroup region {} ({:?}): its buffers are not charged\n",
+            name,
+            &*region,
+            e
+        );
+        Ok(None)
+    })
 }
 
 /// A heap's Ion name and the name of its memory.
