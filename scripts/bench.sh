@@ -8,6 +8,10 @@
 #   RUST_ION_ARGS=pool_zero_on_alloc=0 scripts/bench.sh   (module parameters)
 #   RUST_ION_BENCH_BEFORE=REV scripts/bench.sh   also the module of commit
 #       REV, in the same boot, after this one: the table gains its ratios
+#   RUST_ION_BENCH_ACCOUNTING=0 scripts/bench.sh   without the second boot,
+#       which runs it all again with memory-cgroup accounting on for both
+#       (dma_heap.mem_accounting=1, which rust-ion follows), in a child
+#       cgroup: the price of charging, and of bypassing the pools
 . "$(dirname "$0")/lib.sh"
 
 # The module of commit $1, built against flavour $2's kernel (external
@@ -62,5 +66,19 @@ for f in $guests; do
 	fi
 	echo "== $f guest ($what): $rounds rounds"
 	inroot python3 "$TOP/scripts/bench_table.py" "$@"
+	log "JSON: $json"
+	[ "${RUST_ION_BENCH_ACCOUNTING:-1}" = 1 ] || continue
+	log=$(RUST_ION_NO_SWIOTLB=1 RUST_ION_BENCH_ROUNDS=$rounds RUST_ION_VM_TIMEOUT=900 \
+		RUST_ION_APPEND="dma_heap.mem_accounting=1 rust_ion.memcg=bench" \
+		"$TOP/scripts/vm.sh" "$f" bench)
+	grep -q '^@@@ rc=0' "$log" && ! grep -q '^@@@ FAIL' "$log" ||
+		die "the benchmark with accounting failed: $log"
+	grep -q '^mem_accounting: mem_accounting 1, dma_heap.s Y' "$log" ||
+		die "accounting was not on for both heaps: $log"
+	json=$CACHE/out/bench-$f-memcg.json
+	sed -n '/^@@@ BEGIN bench.json/,/^@@@ END bench.json/p' "$log" | sed '1d;$d' |
+		tr -d '\r' >"$json"
+	echo "== $f guest ($what), memory-cgroup accounting on for both heaps: $rounds rounds"
+	inroot python3 "$TOP/scripts/bench_table.py" "$json"
 	log "JSON: $json"
 done
