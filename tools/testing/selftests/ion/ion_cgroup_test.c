@@ -33,17 +33,9 @@ static const char *const face_name[] = { "/dev/ion", "/dev/dma_heap" };
 static int cg_put(const char *cg, const char *file, const char *val)
 {
 	char path[160];
-	int fd, ok;
 
 	snprintf(path, sizeof(path), CG "/%s/%s", cg, file);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
-	if (!ok)
-		ok = -errno;
-	close(fd);
-	return ok == 1 ? 0 : ok;
+	return ion_write_file(path, val);
 }
 
 /* The value of "key value" line @key of @file, or of its first line if
@@ -312,17 +304,14 @@ TEST_F(cg, memcg_a_frees_b_allocates_each_pays_its_own)
 {
 	int id = ion_heap_by_type(self->ion, ION_HEAP_TYPE_SYSTEM);
 	long long a0, b0, hits;
-	int fd, drain;
+	int fd;
 
 	if (!self->memcg)
 		SKIP(return, "no memory controller (CONFIG_MEMCG, cgroup2)");
 	/* The load must charge: ion_rs mem_accounting=1. */
 	ASSERT_EQ(1, ion_stat("mem_accounting"));
 	ASSERT_LE(0, id);
-	drain = open("/sys/kernel/debug/ion/drain_pools", O_WRONLY | O_CLOEXEC);
-	ASSERT_LE(0, drain);
-	ASSERT_EQ(1, write(drain, "1", 1));
-	close(drain);
+	ASSERT_EQ(0, ion_write_file("/sys/kernel/debug/ion/drain_pools", "1"));
 	hits = ion_stat("heap.ion_system_heap.pool.cached.order8.hits");
 	for (int face = FACE_ION; face <= FACE_DMA_HEAP; face++) {
 		ASSERT_EQ(0, cg_enter("ion_a"));
@@ -470,15 +459,12 @@ TEST_F(cg, dmem_max_limits_the_child_not_the_parent)
 static void fault_attr(const char *kind, const char *attr, const char *val)
 {
 	char path[128];
-	int fd;
+	int r;
 
 	snprintf(path, sizeof(path), "/sys/kernel/debug/%s/%s", kind, attr);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		if (write(fd, val, strlen(val)) < 0)
-			ksft_print_msg("%s: %s\n", path, strerror(errno));
-		close(fd);
-	}
+	r = ion_write_file(path, val);
+	if (r && r != -ENOENT)
+		ksft_print_msg("%s: %s\n", path, strerror(-r));
 }
 
 /*

@@ -26,15 +26,9 @@ static long unexpected;
 static int put(const char *kind, const char *attr, const char *val)
 {
 	char path[128];
-	int fd, ok;
 
 	snprintf(path, sizeof(path), DBG "%s/%s", kind, attr);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		return -errno;
-	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
-	close(fd);
-	return ok ? 0 : -EIO;
+	return ion_write_file(path, val);
 }
 
 /* A fault attribute's value, or -1 if it cannot be read as a number. */

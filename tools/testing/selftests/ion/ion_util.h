@@ -100,6 +100,22 @@ static inline long long ion_heap_stat(int ion, int id, const char *what)
 	return ion_stat(key);
 }
 
+/* Writes @val to the file @path (sysfs, debugfs, cgroupfs); 0, -errno, or
+ * -EIO for a short write.
+ */
+static inline int ion_write_file(const char *path, const char *val)
+{
+	ssize_t n, len = strlen(val);
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, len);
+	ret = n == len ? 0 : n < 0 ? -errno : -EIO;
+	close(fd);
+	return ret;
+}
+
 static inline int dmabuf_sync(int fd, uint64_t flags)
 {
 	struct dma_buf_sync s = { .flags = flags };
