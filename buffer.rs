@@ -4,9 +4,9 @@
 //! code over `abstractions`.
 //!
 //! The caching model (see Documentation/ion.rst):
-//! - every attachment gets its own sg_table of the buffer's page runs,
-//!   made at attach (as the kernel's heaps duplicate theirs); the buffer
-//!   keeps the runs, not a table that nobody maps;
+//! - every mapping of an attachment gets its own sg_table of the buffer's
+//!   page runs (as the kernel's heaps duplicate theirs); the buffer keeps
+//!   the runs, not a table that nobody maps;
 //! - `map` maps that copy for the importer's device with `dma_map_sgtable`,
 //!   adding `DMA_ATTR_SKIP_CPU_SYNC` for uncached buffers, unless the
 //!   mapping bounces (then the data moves only with syncs, so it is made
@@ -18,57 +18,51 @@
 //! - nothing syncs on page faults (there are none: mmap maps it all).
 //!
 //! Lock order: the dma-buf core's `dma_resv` lock (held around map, unmap,
-//! vmap and vunmap) comes before `Buffer::inner`, which comes before an
-//! attachment's own lock (`dma_buf::Attachment`). Map and unmap take only
-//! the attachment's.
+//! vmap and vunmap), then the layer's kernel-mapping lock, come before
+//! `Buffer::inner`, which comes before an attachment's own lock
+//! (`dma_buf::Attachment`). Map and unmap take only the attachment's.
 
 use crate::{
     abstractions::{
-        dma,
+        dma::{self, OwnedDevice},
         dma_buf::Attachment,
         mm::VmaNewExt,
         page::Contiguous,
-        scatterlist::{MapResult, MappedSgTable, Segments, SgTable, SyncFor},
-        vmalloc::{Caching, Vmap},
+        scatterlist::{MappedSgTable, SgTable, SyncFor},
+        vmalloc::{Caching, VMap},
     },
-    heaps::{Allocation, CacheMode, Heap, Run},
+    heaps::{self, Allocation, CacheMode, Heap, Run},
     stats,
 };
-use core::ptr::NonNull;
 use kernel::{
-    device::Device,
+    device::{Bound, Device},
     dma::{attrs, Attrs, DataDirection},
-    ffi::c_void,
     mm::virt::VmaNew,
     new_mutex,
     page::PAGE_SIZE,
     prelude::*,
-    sync::{Arc, ArcBorrow, Mutex},
+    sync::{Arc, Mutex},
 };
 
-/// The kernel's vmap alias of the whole buffer and its users.
-struct KernelMap {
-    vmap: Vmap,
-    users: usize,
-}
+/// What the tables of the attachments and the kernel mapping hold: the
+/// buffer's pages, never the buffer.
+pub(crate) type Pages = Arc<Allocation>;
 
 struct Inner {
     /// The attachments, for syncs; each hangs off its importer's
     /// `dma_buf_attachment`, which holds the other reference.
     attachments: KVec<Arc<Attachment<Buffer>>>,
-    vmap: Option<KernelMap>,
 }
 
 /// A buffer: page runs from one heap.
 ///
-/// It lives in an `Arc`. The dma-buf holds one reference from export to
-/// release, and each attachment's table one from attach to detach (the
-/// dma-buf core detaches every importer before release), so the pages
-/// outlive every table and mapping; the buffer is freed when the last
-/// reference goes. The kernel mapping in `inner` maps pages of `pages`.
+/// It lives in an `Arc`, which the dma-buf holds from export to release.
+/// Its pages live in an `Arc` of their own, which every table of an
+/// attachment and the kernel mapping hold too, so the pages outlive every
+/// table and mapping. Nothing the buffer owns holds the buffer.
 #[pin_data]
 pub(crate) struct Buffer {
-    pages: Allocation,
+    pages: Pages,
     /// The length asked for: the dma-buf's size. A heap may give more (the
     /// chunk heap rounds up to chunks), which no mapping reaches.
     len: usize,
@@ -76,17 +70,38 @@ pub(crate) struct Buffer {
     inner: Mutex<Inner>,
 }
 
+/// Whether the device sees copies of the pages (bounce buffers) that only
+/// syncs keep current, even for memory the CPU never caches.
+///
+/// dma-direct maps each entry on its own: a device address that is not the
+/// entry's own page is a swiotlb slot. dma-iommu bounces only for untrusted
+/// (external PCI) devices. Other `dma_map_ops` are asked, which is
+/// conservative: they answer yes whenever any sync would work.
+fn bounces(m: &MappedSgTable<'_, Pages>) -> bool {
+    let dev = m.device();
+    if dma::uses_iommu(dev) {
+        return dma::is_untrusted(dev);
+    }
+    let ops = dma::has_dma_ops(dev);
+    m.dma().iter().zip(m.table().entries()).any(|(e, run)| {
+        if ops {
+            dma::need_sync(dev, e.dma_address())
+        } else {
+            dma::to_phys(dev, e.dma_address()) != run.phys()
+        }
+    })
+}
+
 impl Buffer {
     /// Allocates `len` bytes (page-aligned, non-zero) from `heap`.
     pub(crate) fn new(heap: &Arc<Heap>, len: usize, flags: u32) -> Result<Arc<Self>> {
-        let pages = heap.allocate(len, flags)?;
+        let pages = Arc::new(heap.allocate(len, flags)?, GFP_KERNEL)?;
         Arc::pin_init(
             pin_init!(Buffer {
                 pages,
                 len,
                 inner <- new_mutex!(Inner {
                     attachments: KVec::new(),
-                    vmap: None,
                 }),
             }),
             GFP_KERNEL,
@@ -107,6 +122,12 @@ impl Buffer {
         self.pages.heap()
     }
 
+    /// The pages, as the tables and the kernel mapping hold them.
+    #[cfg(CONFIG_ION_RS_KUNIT_TEST)]
+    pub(crate) fn pages(&self) -> &Pages {
+        &self.pages
+    }
+
     /// The page runs, in order.
     pub(crate) fn entries(&self) -> impl Iterator<Item = Contiguous<'_>> + '_ {
         self.pages.runs().iter().map(Run::pages)
@@ -116,9 +137,9 @@ impl Buffer {
     /// memory the CPU zeroed is ready for DMA before anyone maps it without
     /// sync. Runs that the pools' background zeroer already cleaned are
     /// skipped.
-    pub(crate) fn clean_for_device(&self, dev: &Device) -> Result {
+    pub(crate) fn clean_for_device(&self, dev: &OwnedDevice) -> Result {
         for r in self.pages.runs().iter().filter(|r| !r.clean) {
-            dma::write_back(dev, r.pages())?;
+            heaps::write_back(dev.device(), r.pages())?;
             stats::CLEANED_AT_ALLOC.add(1, stats::Relaxed);
         }
         Ok(())
@@ -139,49 +160,47 @@ impl Buffer {
         }
     }
 
-    /// A new, unmapped table of the buffer's runs for an importer; it
-    /// holds the buffer.
-    pub(crate) fn attach(this: ArcBorrow<'_, Self>) -> Result<SgTable<Arc<Buffer>>> {
-        SgTable::new(this.into())
-    }
-
     /// Keeps `a` for syncs.
-    pub(crate) fn attached(&self, a: &Arc<Attachment<Buffer>>) -> Result {
+    pub(crate) fn attach(&self, a: &Arc<Attachment<Buffer>>) -> Result {
         self.inner.lock().attachments.push(a.clone(), GFP_KERNEL)?;
         stats::ATTACHMENTS.add(1, stats::Relaxed);
         Ok(())
     }
 
-    /// Forgets `a`. A mapping the importer left is undone when the last
-    /// reference to `a` goes, and counted as an unmap here.
+    /// Forgets `a`, whose mappings the layer has undone.
     pub(crate) fn detach(&self, a: &Arc<Attachment<Buffer>>) {
         let mut inner = self.inner.lock();
         if let Some(i) = inner.attachments.iter().position(|x| Arc::ptr_eq(x, a)) {
             drop(inner.attachments.remove(i));
-            if a.is_mapped() {
-                stats::UNMAPS.add(1, stats::Relaxed);
-            }
             stats::ATTACHMENTS.add(-1, stats::Relaxed);
         }
     }
 
-    /// Maps an attachment's table for its device.
+    /// Maps a new table of the buffer's runs for an importer's device: one
+    /// mapping per attachment at a time (`EBUSY` while `mapped`), as the
+    /// kernel's heaps do.
     ///
     /// A mapping without CPU sync is only right where the device reaches
     /// the pages themselves. Where it bounces, it is undone (nothing to copy
     /// back yet) and made again with sync, which copies the pages in; that
     /// mapping is then synced and unmapped like a cached buffer's.
-    pub(crate) fn map(
+    pub(crate) fn map<'a>(
         &self,
-        dev: &Device,
-        table: SgTable<Arc<Buffer>>,
+        dev: &'a Device<Bound>,
+        mapped: usize,
         dir: DataDirection,
         attrs: Attrs,
-    ) -> MapResult<Arc<Buffer>> {
-        let m = table.map(dev, dir, attrs)?;
-        let m = if m.skips_cpu_sync() && m.bounces() {
+    ) -> Result<MappedSgTable<'a, Pages>> {
+        if mapped > 0 {
+            return Err(EBUSY);
+        }
+        let table = SgTable::new(self.pages.clone())?;
+        let m = table.map(dev, dir, attrs).map_err(|(e, _)| e)?;
+        let m = if m.skips_cpu_sync() && bounces(&m) {
             let table = m.unmap();
-            let m = table.map(dev, dir, attrs & !attrs::DMA_ATTR_SKIP_CPU_SYNC)?;
+            let m = table
+                .map(dev, dir, attrs & !attrs::DMA_ATTR_SKIP_CPU_SYNC)
+                .map_err(|(e, _)| e)?;
             stats::BOUNCED_MAPS.add(1, stats::Relaxed);
             m
         } else {
@@ -192,82 +211,63 @@ impl Buffer {
     }
 
     /// Undoes a mapping, exactly as it was made.
-    pub(crate) fn unmap(&self, m: MappedSgTable<Arc<Buffer>>) -> SgTable<Arc<Buffer>> {
+    pub(crate) fn unmap(&self, m: MappedSgTable<'_, Pages>) {
         stats::UNMAPS.add(1, stats::Relaxed);
-        m.unmap()
+        drop(m);
     }
 
     /// Makes the buffer coherent for the CPU or for the devices.
     ///
-    /// Each mapped attachment is synced, unless it was made without CPU
-    /// sync for an uncached buffer (which has no cached alias to maintain
-    /// and does not bounce).
-    pub(crate) fn cpu_access(&self, to: SyncFor, dir: DataDirection) {
-        let inner = self.inner.lock();
-        if let Some(k) = &inner.vmap {
+    /// The kernel mapping `vmap`, if any, is synced. Each mapped attachment
+    /// is synced, unless it was made without CPU sync for an uncached
+    /// buffer (which has no cached alias to maintain and does not bounce).
+    pub(crate) fn cpu_access(&self, to: SyncFor, dir: DataDirection, vmap: Option<&VMap<Pages>>) {
+        if let Some(v) = vmap {
             match to {
-                SyncFor::Cpu => k.vmap.invalidate(),
-                SyncFor::Device => k.vmap.flush(),
+                SyncFor::Cpu => v.invalidate(),
+                SyncFor::Device => v.flush(),
             }
         }
+        let inner = self.inner.lock();
         let cached = self.cached();
         for a in inner.attachments.iter() {
-            let synced = a.with_mapping(|m| {
+            a.with_mappings(|m| {
                 if cached || !m.skips_cpu_sync() {
                     m.sync(to, dir);
-                    true
-                } else {
-                    false
+                    match to {
+                        SyncFor::Cpu => stats::SYNCS_FOR_CPU.add(1, stats::Relaxed),
+                        SyncFor::Device => stats::SYNCS_FOR_DEVICE.add(1, stats::Relaxed),
+                    };
                 }
             });
-            if synced == Some(true) {
-                match to {
-                    SyncFor::Cpu => stats::SYNCS_FOR_CPU.add(1, stats::Relaxed),
-                    SyncFor::Device => stats::SYNCS_FOR_DEVICE.add(1, stats::Relaxed),
-                };
-            }
         }
     }
 
     /// The number of attachments, and of those that are mapped.
+    #[cfg(CONFIG_ION_RS_KUNIT_TEST)]
     pub(crate) fn attachment_counts(&self) -> (usize, usize) {
         let inner = self.inner.lock();
         let mapped = inner.attachments.iter().filter(|a| a.is_mapped()).count();
         (inner.attachments.len(), mapped)
     }
 
-    /// A kernel mapping of the whole buffer, refcounted.
-    pub(crate) fn vmap(&self) -> Result<NonNull<c_void>> {
-        let mut inner = self.inner.lock();
-        if let Some(k) = &mut inner.vmap {
-            k.users += 1;
-            return Ok(k.vmap.as_ptr());
-        }
+    /// A kernel mapping of the whole buffer; the dma-buf layer keeps it
+    /// until its last user is gone.
+    pub(crate) fn vmap(&self) -> Result<VMap<Pages>> {
         let caching = if self.cached() {
             Caching::Cached
         } else {
             Caching::WriteCombine
         };
-        // SAFETY: The pages belong to `self.pages`, which outlives `inner`
-        // and so the mapping (dropped in `vunmap` or with the buffer).
-        let vmap = unsafe { Vmap::new(self.entries(), caching) }?;
-        let addr = vmap.as_ptr();
-        inner.vmap = Some(KernelMap { vmap, users: 1 });
+        let v = VMap::new(self.pages.clone(), caching)?;
         stats::VMAPS.add(1, stats::Relaxed);
-        Ok(addr)
+        Ok(v)
     }
 
-    /// Drops one user of the kernel mapping.
-    pub(crate) fn vunmap(&self) {
-        let mut inner = self.inner.lock();
-        let last = inner.vmap.as_mut().is_some_and(|k| {
-            k.users -= 1;
-            k.users == 0
-        });
-        if last {
-            inner.vmap = None;
-            stats::VMAPS.add(-1, stats::Relaxed);
-        }
+    /// The kernel mapping's last user is gone.
+    pub(crate) fn vunmap(&self, v: VMap<Pages>) {
+        drop(v);
+        stats::VMAPS.add(-1, stats::Relaxed);
     }
 
     /// Maps the buffer into `vma`, from the VMA's page offset on.
@@ -296,9 +296,11 @@ impl Buffer {
                 continue;
             }
             let size = core::cmp::min(run.len() - skip, end - addr);
-            // The pages live as long as the buffer, which the dma-buf file
-            // (held by the VMA) keeps.
-            vma.remap_run(addr, run, skip, size)?;
+            // SAFETY: The pages are the buffer's, which the dma-buf keeps
+            // until release; the VMA holds the dma-buf's file until it is
+            // closed, so they outlive the mapping and go to no one else
+            // meanwhile. Nothing here makes the VMA MIXEDMAP.
+            unsafe { vma.remap_run(addr, run, skip, size) }?;
             addr += size;
             skip = 0;
         }
@@ -306,26 +308,5 @@ impl Buffer {
             return Err(EINVAL);
         }
         Ok(())
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        // Every attachment is detached before release, but an unbalanced
-        // vmap must not leak the mapping (it drops with `vmap`).
-        if self.vmap.take().is_some() {
-            stats::VMAPS.add(-1, stats::Relaxed);
-        }
-    }
-}
-
-/// The runs an attachment's table describes: the buffer's own.
-impl Segments for Buffer {
-    fn count(&self) -> usize {
-        self.pages.runs().len()
-    }
-
-    fn segment(&self, i: usize) -> Option<Contiguous<'_>> {
-        self.pages.runs().get(i).map(Run::pages)
     }
 }

@@ -6,24 +6,25 @@
 
 use crate::{
     abstractions::{
+        dma,
         dma_buf::{self, Attachment, DmaBuf, Exporter},
-        scatterlist::{MapResult, MappedSgTable, SgTable, SyncFor},
+        scatterlist::{MappedSgTable, SyncFor},
+        vmalloc::VMap,
     },
-    buffer::Buffer,
+    buffer::{Buffer, Pages},
 };
-use core::ptr::NonNull;
 use kernel::{
-    device::Device,
+    device::{Bound, Device},
     dma::DataDirection,
-    ffi::c_void,
     mm::virt::VmaNew,
     prelude::*,
     str::CStr,
-    sync::{Arc, ArcBorrow},
+    sync::{aref::ARef, Arc},
 };
 
+#[vtable]
 impl Exporter for Buffer {
-    type Pages = Arc<Buffer>;
+    type Pages = Pages;
 
     /// The heap's memory name, on both faces (as the kernel's heaps report
     /// `dma_heap_get_name`): what `dmabuf_dump` totals by.
@@ -31,44 +32,35 @@ impl Exporter for Buffer {
         &self.heap().dma_name
     }
 
-    fn attach(this: ArcBorrow<'_, Self>, _dev: &Device) -> Result<SgTable<Arc<Buffer>>> {
-        Buffer::attach(this)
-    }
-
-    fn attached(&self, a: &Arc<Attachment<Self>>) -> Result {
-        Buffer::attached(self, a)
+    fn attach(&self, a: &Arc<Attachment<Self>>) -> Result {
+        Buffer::attach(self, a)
     }
 
     fn detach(&self, a: &Arc<Attachment<Self>>) {
         Buffer::detach(self, a);
     }
 
-    fn map(
+    fn map<'a>(
         &self,
-        dev: &Device,
-        table: SgTable<Arc<Buffer>>,
+        dev: &'a Device<Bound>,
+        mapped: usize,
         dir: DataDirection,
-    ) -> MapResult<Arc<Buffer>> {
-        Buffer::map(
-            self,
-            dev,
-            table,
-            dir,
-            self.map_attrs(crate::abstractions::dma::no_attrs()),
-        )
+    ) -> Result<MappedSgTable<'a, Pages>> {
+        // No attribute is requested: mainline has no per-attachment ones.
+        Buffer::map(self, dev, mapped, dir, self.map_attrs(dma::no_attrs()))
     }
 
-    fn unmap(&self, mapped: MappedSgTable<Arc<Buffer>>) -> SgTable<Arc<Buffer>> {
-        Buffer::unmap(self, mapped)
+    fn unmap(&self, mapped: MappedSgTable<'_, Pages>) {
+        Buffer::unmap(self, mapped);
     }
 
-    fn begin_cpu_access(&self, dir: DataDirection) -> Result {
-        self.cpu_access(SyncFor::Cpu, dir);
+    fn begin_cpu_access(&self, dir: DataDirection, vmap: Option<&VMap<Pages>>) -> Result {
+        self.cpu_access(SyncFor::Cpu, dir, vmap);
         Ok(())
     }
 
-    fn end_cpu_access(&self, dir: DataDirection) -> Result {
-        self.cpu_access(SyncFor::Device, dir);
+    fn end_cpu_access(&self, dir: DataDirection, vmap: Option<&VMap<Pages>>) -> Result {
+        self.cpu_access(SyncFor::Device, dir, vmap);
         Ok(())
     }
 
@@ -76,18 +68,18 @@ impl Exporter for Buffer {
         Buffer::mmap(self, vma)
     }
 
-    fn vmap(&self) -> Result<NonNull<c_void>> {
+    fn vmap(&self) -> Result<VMap<Pages>> {
         Buffer::vmap(self)
     }
 
-    fn vunmap(&self) {
-        Buffer::vunmap(self);
+    fn vunmap(&self, map: VMap<Pages>) {
+        Buffer::vunmap(self, map);
     }
 }
 
 /// Exports `buffer` as a new dma-buf whose file has `file_flags` (the
 /// access mode, and `O_CLOEXEC` as the fd will have it).
-pub(crate) fn export(buffer: Arc<Buffer>, file_flags: u32) -> Result<DmaBuf<Buffer>> {
+pub(crate) fn export(buffer: Arc<Buffer>, file_flags: u32) -> Result<ARef<DmaBuf<Buffer>>> {
     let size = buffer.len();
     dma_buf::export(
         buffer,

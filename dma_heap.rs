@@ -12,25 +12,25 @@
 //! lacks); system-contig is `system-contiguous`; a device-tree heap takes
 //! its region's node name, as 7.3's CMA heaps do. A name that is taken
 //! (the kernel's own `system`, its CMA heap of the same region) is left
-//! out with one line in the log; the load goes on. Documentation/ion.rst
-//! has the table.
+//! out with one line in the log, before the core sees it ([`name_taken`]);
+//! the load goes on. Documentation/ion.rst has the table.
 //!
 //! Lifetime: 7.3 cannot remove a dma-heap. A node, its name and the heap it
 //! allocates from are therefore never freed once added, and each node added
-//! pins the module (see `abstractions::dma_heap::add`), so that rmmod is refused
+//! pins the module (`abstractions::dma_heap::ModulePin`), so that rmmod is refused
 //! cleanly instead of leaving a heap whose code is gone. The face is off
 //! unless the `dma_heaps` module parameter asks for it.
 
 use crate::{
-    abstractions::{dma_buf::DmaBuf, dma_heap},
+    abstractions::{dma::OwnedDevice, dma_buf::DmaBuf, dma_heap, fs},
     buffer::Buffer,
     export_new,
     heaps::{CacheMode, Heap},
+    Ion,
 };
 use kernel::{
-    device::Device,
     prelude::*,
-    str::CString,
+    str::{CStr, CString},
     sync::{aref::ARef, atomic::Relaxed, Arc},
 };
 
@@ -38,9 +38,9 @@ use kernel::{
 struct Node {
     heap: Arc<Heap>,
     mode: CacheMode,
-    /// The module's misc device, with its DMA mask set: new uncached
+    /// The module's own device, with its DMA mask set: new uncached
     /// buffers are cleaned for it.
-    dev: ARef<Device>,
+    dev: Arc<OwnedDevice>,
 }
 
 impl dma_heap::Heap for Node {
@@ -49,21 +49,47 @@ impl dma_heap::Heap for Node {
     /// The dma-heap core has checked the arguments: `len` is page-aligned
     /// and not zero, `heap_flags` is zero and `fd_flags` has only
     /// `O_ACCMODE` and `O_CLOEXEC` bits.
-    fn allocate(&self, len: usize, fd_flags: u32, _heap_flags: u64) -> Result<DmaBuf<Buffer>> {
+    fn allocate(
+        &self,
+        len: usize,
+        fd_flags: u32,
+        _heap_flags: u64,
+    ) -> Result<ARef<DmaBuf<Buffer>>> {
         let buffer = Buffer::new(&self.heap, len, self.mode.flags())?;
         export_new(buffer, &self.dev, fd_flags)
     }
 }
 
+/// Whether a dma-heap named `name` exists already, whoever added it: its
+/// class device in sysfs (`/sys/class/dma_heap/<name>`).
+///
+/// 7.3 exports no lookup, and `dma_heap_add` of a taken name creates the
+/// device before it compares names, so sysfs reports the duplicate with a
+/// stack dump before the add fails: [`register_all`] asks here first. Where
+/// sysfs is not mounted for the caller (a kernel thread resolves paths from
+/// the kernel's first root), the answer is "no".
+pub(crate) fn name_taken(name: &CStr) -> bool {
+    CString::try_from_fmt(fmt!("/sys/class/dma_heap/{}", name))
+        .is_ok_and(|path| fs::path_exists(&path))
+}
+
+/// Adds `name` for `node`, unless the name is taken (`EEXIST`, without
+/// asking the core). Each node added pins the module for good.
+fn add(name: CString, node: KBox<Node>) -> Result {
+    if name_taken(&name) {
+        return Err(EEXIST);
+    }
+    let module = kernel::module::this_module::<crate::LocalModule>();
+    dma_heap::add(dma_heap::ModulePin::new(module), name, node).map(|_| ())
+}
+
 /// Adds every heap in both cache modes; returns how many nodes were added.
 /// A node whose name is taken is left out with one line in the log, and so
 /// is one that cannot be added (no memory): nodes added before it cannot
-/// be taken back, so loading goes on. `dev` is the module's misc device,
-/// with its DMA mask set.
-pub(crate) fn register_all(heaps: &[Arc<Heap>], dev: &Device) -> usize {
-    let module = kernel::module::this_module::<crate::LocalModule>();
+/// be taken back, so loading goes on.
+pub(crate) fn register_all(ion: &Ion) -> usize {
     let mut added = 0;
-    for heap in heaps {
+    for heap in ion.heaps.iter() {
         for mode in [CacheMode::Cached, CacheMode::Uncached] {
             let (memory, suffix) = (&*heap.dma_name, mode.node_suffix());
             let r = CString::try_from_fmt(fmt!("{}{}", memory, suffix)).and_then(|name| {
@@ -71,11 +97,11 @@ pub(crate) fn register_all(heaps: &[Arc<Heap>], dev: &Device) -> usize {
                     Node {
                         heap: heap.clone(),
                         mode,
-                        dev: dev.into(),
+                        dev: ion.dev.clone(),
                     },
                     GFP_KERNEL,
                 )?;
-                dma_heap::add(module, name, node).inspect_err(|e| {
+                add(name, node).inspect_err(|e| {
                     if *e == EEXIST {
                         pr_info!(
                             "dma-heap {}{}: the name is another heap's, left out\n",
@@ -94,4 +120,50 @@ pub(crate) fn register_all(heaps: &[Arc<Heap>], dev: &Device) -> usize {
         }
     }
     added
+}
+
+#[cfg(CONFIG_ION_RS_KUNIT_TEST)]
+#[kunit_tests(rust_ion_dma_heap_names)]
+mod tests {
+    use super::*;
+
+    /// A name no heap has is free; the name of a heap that exists is taken,
+    /// and `add` refuses it with `EEXIST`, never asking the core (a heap
+    /// added is there for good). Skipped where this thread sees no sysfs:
+    /// a kernel thread, as the KUnit thread of a module's suites is,
+    /// resolves paths from the kernel's first root, where
+    /// `kern_path("/sys")` is `-ENOENT` in the test guest (its init mounts
+    /// sysfs in the root it runs in). The module's own init, in the process
+    /// that loads it, sees it.
+    #[test]
+    fn taken_names_are_refused_before_the_core() -> Result {
+        assert!(!name_taken(c"rust-ion-test-no-such-heap"));
+        let Some(name) = [c"system", c"default_cma_region", c"reserved"]
+            .into_iter()
+            .find(|n| name_taken(n))
+        else {
+            crate::abstractions::kunit::mark_skipped(
+                c"no kernel heap (or no sysfs) to collide with",
+            );
+            return Ok(());
+        };
+        let heap = crate::heaps::system_heap(
+            crate::heaps::system::PoolConfig::DEFAULT,
+            crate::heaps::Account::Off,
+        )?;
+        let dev = Arc::new(
+            OwnedDevice::new(c"rust_ion_names", kernel::dma::DmaMask::new::<64>())?,
+            GFP_KERNEL,
+        )?;
+        let node = KBox::new(
+            Node {
+                heap,
+                mode: CacheMode::Cached,
+                dev,
+            },
+            GFP_KERNEL,
+        )?;
+        assert_eq!(add(CString::try_from(name)?, node), Err(EEXIST));
+        Ok(())
+    }
 }

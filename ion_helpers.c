@@ -6,6 +6,7 @@
  * every decision is made in Rust.
  */
 #include <linux/cma.h>
+#include <linux/dma-buf.h>
 #include <linux/dma-direct.h>
 #include <linux/dma-map-ops.h>
 #include <linux/dma-mapping.h>
@@ -47,6 +48,11 @@ int rust_helper_dma_coerce_mask_and_coherent(struct device *dev, u64 mask)
 	return dma_coerce_mask_and_coherent(dev, mask);
 }
 
+void rust_helper_get_dma_buf(struct dma_buf *dmabuf)
+{
+	get_dma_buf(dmabuf);
+}
+
 bool rust_helper_use_dma_iommu(struct device *dev)
 {
 	return use_dma_iommu(dev);
@@ -81,11 +87,6 @@ void rust_helper_sg_set_page(struct scatterlist *sg, struct page *page,
 			     unsigned int len, unsigned int offset)
 {
 	sg_set_page(sg, page, len, offset);
-}
-
-phys_addr_t rust_helper_sg_phys(struct scatterlist *sg)
-{
-	return sg_phys(sg);
 }
 
 unsigned long rust_helper_page_to_pfn(struct page *page)
@@ -217,6 +218,24 @@ static_assert(offsetof(struct reserved_mem, name) == 0);
 static_assert(offsetof(struct reserved_mem, base) == 2 * sizeof(void *));
 static_assert(offsetof(struct reserved_mem, size) ==
 	      2 * sizeof(void *) + sizeof(phys_addr_t));
+
+#ifdef CONFIG_OF_RESERVED_MEM
+/*
+ * A region that no reserved-memory driver manages (ops is NULL) leaves its
+ * priv unused: a claim is an atomic owner there, so that one user at a time
+ * has the region. True if @owner now holds it.
+ */
+bool rust_helper_rmem_claim(struct reserved_mem *rmem, void *owner)
+{
+	return !cmpxchg(&rmem->priv, NULL, owner);
+}
+
+void rust_helper_rmem_release(struct reserved_mem *rmem, void *owner)
+{
+	cmpxchg(&rmem->priv, owner, NULL);
+}
+#endif
+
 static_assert(offsetof(struct dma_heap_export_info, name) == 0);
 static_assert(offsetof(struct dma_heap_export_info, ops) == sizeof(void *));
 static_assert(offsetof(struct dma_heap_export_info, priv) == 2 * sizeof(void *));

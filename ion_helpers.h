@@ -13,6 +13,7 @@
 struct cma;
 struct device;
 struct device_node;
+struct dma_buf;
 struct gen_pool;
 struct kunit;
 struct page;
@@ -27,6 +28,7 @@ void rust_helper_dma_sync_sgtable_for_device(struct device *dev,
 					     enum dma_data_direction dir);
 int rust_helper_dma_mapping_error(struct device *dev, dma_addr_t addr);
 int rust_helper_dma_coerce_mask_and_coherent(struct device *dev, u64 mask);
+void rust_helper_get_dma_buf(struct dma_buf *dmabuf);
 bool rust_helper_use_dma_iommu(struct device *dev);
 bool rust_helper_dev_is_untrusted_pci(struct device *dev);
 bool rust_helper_dev_has_dma_ops(struct device *dev);
@@ -35,7 +37,6 @@ phys_addr_t rust_helper_dma_to_phys(struct device *dev, dma_addr_t addr);
 bool rust_helper_is_swiotlb_force_bounce(struct device *dev);
 void rust_helper_sg_set_page(struct scatterlist *sg, struct page *page,
 			     unsigned int len, unsigned int offset);
-phys_addr_t rust_helper_sg_phys(struct scatterlist *sg);
 unsigned long rust_helper_page_to_pfn(struct page *page);
 phys_addr_t rust_helper_page_to_phys(struct page *page);
 struct page *rust_helper_phys_to_page(phys_addr_t addr);
@@ -57,6 +58,9 @@ struct cma *rust_helper_dev_get_cma_area(struct device *dev);
 struct device_node *rust_helper_of_node_get(struct device_node *node);
 void rust_helper_of_node_put(struct device_node *node);
 void rust_helper_kunit_mark_skipped(struct kunit *test, const char *why);
+struct reserved_mem;
+bool rust_helper_rmem_claim(struct reserved_mem *rmem, void *owner);
+void rust_helper_rmem_release(struct reserved_mem *rmem, void *owner);
 
 extern const gfp_t rust_helper_gfp_highuser;
 extern const gfp_t rust_helper_gfp_comp;

@@ -23,13 +23,13 @@ mod stats;
 mod tests;
 mod uapi;
 
-use abstractions::dma_buf::DmaBuf;
+use abstractions::{dma::OwnedDevice, dma_buf::DmaBuf};
 use buffer::Buffer;
 use core::{fmt, mem::size_of};
 use heaps::{CacheMode, Heap};
 use kernel::{
     debugfs::{self, Dir, Writer},
-    device::Device,
+    dma::DmaMask,
     fs::{
         file::{flags, FileDescriptorReservation},
         File,
@@ -82,6 +82,18 @@ pub(crate) struct Ion {
     heaps: KVec<Arc<Heap>>,
     /// Whether the system heaps charge memory cgroups.
     account: heaps::Account,
+    /// The module's own device, with its DMA mask set before `/dev/ion`
+    /// exists: new uncached buffers are cleaned for it.
+    dev: Arc<OwnedDevice>,
+}
+
+/// `mb` MiB in bytes; a number that does not fit is `EINVAL` (a 32-bit
+/// kernel holds less than 4096 MiB in a `usize`).
+fn mib(mb: u32) -> Result<usize> {
+    usize::try_from(mb)
+        .ok()
+        .and_then(|m| m.checked_mul(SZ_1M))
+        .ok_or(EINVAL)
 }
 
 /// Rounds `len` up to whole pages; 0 and overflow are `EINVAL`.
@@ -110,13 +122,13 @@ impl Ion {
 }
 
 /// Makes a new buffer ready for userspace and exports it with `file_flags`:
-/// an uncached buffer is cleaned for `dev` (the module's misc device, with
+/// an uncached buffer is cleaned for `dev` (the module's own device, with
 /// its DMA mask set) first. Both faces come here.
 pub(crate) fn export_new(
     buffer: Arc<Buffer>,
-    dev: &Device,
+    dev: &OwnedDevice,
     file_flags: u32,
-) -> Result<DmaBuf<Buffer>> {
+) -> Result<ARef<DmaBuf<Buffer>>> {
     if !buffer.cached() {
         buffer.clean_for_device(dev)?;
     }
@@ -178,61 +190,77 @@ impl debugfs::Reader for DrainPools {
     }
 }
 
-/// The module. Fields drop in this order: every reference to the heaps
-/// goes before the misc device, which the pools' background zeroer cleans
-/// uncached runs for (the heaps flush it when they go).
+/// The module. Fields drop in this order: `/dev/ion` goes first, so that
+/// no new file reaches the heaps; the heaps and the device that the pools'
+/// background zeroer cleans uncached runs for go with the last reference
+/// to `Ion` (the heaps flush the zeroer when they go).
 #[pin_data]
 struct IonModule {
+    #[pin]
+    miscdev: MiscDeviceRegistration<IonFile>,
     ion: Arc<Ion>,
     _stats: Pin<KBox<debugfs::File<StatsView>>>,
     _drain: Pin<KBox<debugfs::File<DrainPools>>>,
     _debugfs: Dir,
-    #[pin]
-    miscdev: MiscDeviceRegistration<IonFile>,
+}
+
+impl Ion {
+    /// The heaps, and the device that new uncached buffers are cleaned for,
+    /// with its DMA mask set (as dma-buf heaps' devices have one).
+    fn new() -> Result<Arc<Self>> {
+        let account = heaps::Account::from_param(module_parameters::mem_accounting.value());
+        let dev = Arc::new(
+            OwnedDevice::new(c"ion_rs", DmaMask::new::<64>())?,
+            GFP_KERNEL,
+        )?;
+        let heaps = heaps::create_all(&heaps::Params {
+            #[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
+            carveout_cma: mib(module_parameters::carveout_cma_mb.value())?,
+            #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
+            pools: heaps::system::PoolConfig {
+                max_bytes: mib(module_parameters::pool_max_mb.value())?,
+                zero_on_alloc: module_parameters::pool_zero_on_alloc.value(),
+            },
+            account,
+        })?;
+        for h in heaps.iter() {
+            h.set_clean_device(dev.clone());
+        }
+        Ok(Arc::new(
+            Ion {
+                heaps,
+                account,
+                dev,
+            },
+            GFP_KERNEL,
+        )?)
+    }
 }
 
 impl kernel::InPlaceModule for IonModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
-        let account = heaps::Account::from_param(module_parameters::mem_accounting.value());
         try_pin_init!(Self {
-            ion: Arc::new(
-                Ion {
-                    heaps: heaps::create_all(&heaps::Params {
-                        #[cfg(CONFIG_ION_RS_HEAP_CARVEOUT)]
-                        carveout_cma: module_parameters::carveout_cma_mb.value() as usize * SZ_1M,
-                        pools: heaps::system::PoolConfig {
-                            max_bytes: module_parameters::pool_max_mb.value() as usize * SZ_1M,
-                            zero_on_alloc: module_parameters::pool_zero_on_alloc.value(),
-                        },
-                        account,
-                    })?,
-                    account,
-                },
-                GFP_KERNEL,
-            )?,
+            ion: Ion::new()?,
             _debugfs: Dir::new(c"ion"),
             _drain: KBox::pin_init(
                 _debugfs.write_only_file(c"drain_pools", DrainPools(ion.clone())),
                 GFP_KERNEL
             )?,
             _stats: KBox::pin_init(_debugfs.read_only_file(c"stats", StatsView(ion.clone())), GFP_KERNEL)?,
+            // Last: `/dev/ion` appears only once everything it reaches is
+            // ready, the device's DMA mask included.
             miscdev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"ion" }),
         })
         .pin_chain(|this| {
-            // The misc device is the device that new uncached buffers are
-            // cleaned for: it needs a DMA mask, as dma-buf heaps' devices do.
-            let dev = this.miscdev.device();
-            abstractions::dma::coerce_mask_and_coherent(dev, 64)?;
-            for h in this.ion.heaps.iter() {
-                h.set_clean_device(dev.into());
-            }
             // Last, and never failing the load: a dma-heap added cannot be
             // taken back, so nothing after it may unload the module.
             #[cfg(CONFIG_DMABUF_HEAPS)]
             if module_parameters::dma_heaps.value() {
-                let n = dma_heap::register_all(&this.ion.heaps, dev);
+                let n = dma_heap::register_all(&this.ion);
                 pr_info!("{n} dma-heaps under /dev/dma_heap; the module stays loaded\n");
             }
+            #[cfg(not(CONFIG_DMABUF_HEAPS))]
+            let _ = this;
             Ok(())
         })
     }
@@ -241,8 +269,6 @@ impl kernel::InPlaceModule for IonModule {
 /// An open `/dev/ion`.
 struct IonFile {
     ion: Arc<Ion>,
-    /// The module's misc device, with its DMA mask set.
-    dev: ARef<Device>,
 }
 
 impl IonFile {
@@ -253,12 +279,12 @@ impl IonFile {
         let len = page_align(data.len)?;
         let buffer = self.ion.allocate(len, data.heap_id_mask, data.flags)?;
         let fd = FileDescriptorReservation::get_unused_fd_flags(flags::O_CLOEXEC)?;
-        let exported = export_new(buffer, &self.dev, flags::O_RDWR)?;
+        let exported = export_new(buffer, &self.ion.dev, flags::O_RDWR)?;
         data.fd = fd.reserved_fd();
         // If the result cannot be copied back, `fd` and `exported` drop here:
         // the fd is returned unused and the buffer is freed.
         w.write(&data)?;
-        exported.install(fd);
+        DmaBuf::install(exported, fd);
         Ok(0)
     }
 
@@ -319,7 +345,6 @@ impl MiscDevice for IonFile {
         Ok(KBox::new(
             IonFile {
                 ion: module.ion.clone(),
-                dev: misc.device().into(),
             },
             GFP_KERNEL,
         )?)

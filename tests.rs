@@ -48,6 +48,16 @@ mod sizes {
         assert_eq!(order_for(PAGE_SIZE << 9, 3), Some(0));
     }
 
+    /// Module parameters in MiB become bytes, or `EINVAL` where a `usize`
+    /// cannot hold them (a 32-bit kernel), never a wrapped size.
+    #[test]
+    fn mib_parameters_never_overflow() {
+        assert_eq!(crate::mib(0), Ok(0));
+        assert_eq!(crate::mib(64), Ok(64 * kernel::sizes::SZ_1M));
+        let fits = u64::from(u32::MAX) << 20 <= usize::MAX as u64;
+        assert_eq!(crate::mib(u32::MAX).is_ok(), fits);
+    }
+
     #[test]
     fn half_of_ram_is_the_limit() {
         assert_eq!(max_alloc_for(1024), 512 * PAGE_SIZE);
@@ -59,48 +69,50 @@ mod sizes {
 mod buffer {
     use crate::{
         abstractions::{
-            dma,
-            dma_buf::Attachment,
-            scatterlist::{dma_to_virt, SyncFor},
-            vmalloc::{Caching, Vmap},
+            dma::{testing as dma_testing, testing::dma_to_virt, OwnedDevice},
+            dma_buf::{
+                testing::{flush_releases, with_vmap, Importer, Mapping},
+                Attachment, DmaBuf,
+            },
+            scatterlist::SyncFor,
+            vmalloc::{Caching, VMap},
         },
         buffer::Buffer,
-        heaps, stats,
+        dma_buf_ops, heaps, stats,
         stats::Relaxed,
         uapi::ION_FLAG_CACHED,
     };
     use kernel::{
         device::{Bound, Device},
-        dma::DataDirection,
-        faux,
+        dma::{DataDirection, DmaMask},
+        fs::file::flags::O_RDWR,
         page::PAGE_SIZE,
         prelude::*,
-        sync::Arc,
+        sync::{aref::ARef, Arc},
     };
 
     /// A faux device with a 64-bit DMA mask, standing in for an importer.
-    pub(super) struct TestDev(faux::Registration);
+    pub(super) struct TestDev(OwnedDevice);
 
     impl TestDev {
         pub(super) fn new() -> Result<Self> {
-            let dev = Self(faux::Registration::new(c"rust_ion_test", None)?);
-            dma::coerce_mask_and_coherent(dev.dev(), 64)?;
-            Ok(dev)
+            Ok(Self(OwnedDevice::new(
+                c"rust_ion_test",
+                DmaMask::new::<64>(),
+            )?))
         }
 
         /// A device that reaches memory directly even under swiotlb=force,
         /// as devices do on a machine without swiotlb.
         fn direct() -> Result<Self> {
             let dev = Self::new()?;
-            // SAFETY: The device is new and has mapped nothing.
-            unsafe { dma::bypass_swiotlb(dev.dev()) };
+            // SAFETY: The device is new and ours, and has mapped nothing.
+            unsafe { dma_testing::bypass_swiotlb(dev.dev()) };
             Ok(dev)
         }
 
-        pub(super) fn dev(&self) -> &Device {
-            let fdev: &faux::Device<Bound> = self.0.as_ref();
-            let bound: &Device<Bound> = fdev.as_ref();
-            bound
+        pub(super) fn dev(&self) -> &Device<Bound> {
+            self.0.device()
         }
     }
 
@@ -113,6 +125,15 @@ mod buffer {
 
     pub(super) fn counter(c: &stats::Counter) -> i64 {
         c.load(Relaxed)
+    }
+
+    /// A new buffer of `len` bytes from `heap`, exported.
+    pub(super) fn exported(
+        heap: &Arc<heaps::Heap>,
+        len: usize,
+        flags: u32,
+    ) -> Result<ARef<DmaBuf<Buffer>>> {
+        dma_buf_ops::export(Buffer::new(heap, len, flags)?, O_RDWR)
     }
 
     /// The pages in the heap's pools, from its statistics.
@@ -153,27 +174,53 @@ mod buffer {
         Ok(())
     }
 
+    /// Each mapping gets a table of every run; the tables hold the pages,
+    /// not the buffer, so a buffer whose dma-buf is gone frees its pages
+    /// even with an importer's attachment still in its list.
     #[test]
-    fn attach_copies_every_run() -> Result {
+    fn mappings_copy_every_run_and_hold_only_pages() -> Result {
+        // Direct: a 1 MiB run is larger than one swiotlb mapping may be.
+        let dev = TestDev::direct()?;
         let heap = system_heap()?;
         let len = (PAGE_SIZE << 8) + (PAGE_SIZE << 4) + PAGE_SIZE;
         let buf = Buffer::new(&heap, len, ION_FLAG_CACHED)?;
-        let (a, b) = (
-            Buffer::attach(buf.as_arc_borrow())?,
-            Buffer::attach(buf.as_arc_borrow())?,
-        );
-        assert_eq!(a.entries().count(), 3);
-        assert!(a.entries().eq(b.entries()));
-        assert!(a.entries().eq(buf.entries()));
         let want = [PAGE_SIZE << 8, PAGE_SIZE << 4, PAGE_SIZE];
-        assert!(a.entries().map(|e| e.len()).eq(want));
-        assert_eq!(b.len(), len);
+        let bidi = DataDirection::Bidirectional;
+        let mut seen = [false; 4];
+        {
+            let (m1, m2) = (
+                buf.map(
+                    dev.dev(),
+                    0,
+                    bidi,
+                    buf.map_attrs(crate::abstractions::dma::no_attrs()),
+                )?,
+                buf.map(
+                    dev.dev(),
+                    0,
+                    bidi,
+                    buf.map_attrs(crate::abstractions::dma::no_attrs()),
+                )?,
+            );
+            seen[0] = m1.as_raw() != m2.as_raw();
+            seen[1] = m1.dma().iter().count() >= 1 && m2.dma().iter().count() >= 1;
+            seen[2] = buf.entries().map(|e| e.len()).eq(want);
+            buf.unmap(m1);
+            buf.unmap(m2);
+        }
+        seen[3] = buf
+            .map(
+                dev.dev(),
+                1,
+                bidi,
+                buf.map_attrs(crate::abstractions::dma::no_attrs()),
+            )
+            .err()
+            == Some(EBUSY);
         assert_eq!(heap.bytes.load(Relaxed), len as i64);
-        // The tables hold the buffer: its pages go when all are gone.
         drop(buf);
-        drop(a);
-        assert_eq!(heap.bytes.load(Relaxed), len as i64);
-        drop(b);
+        drop(dev);
+        assert_eq!(seen, [true; 4]);
         assert_eq!(heap.bytes.load(Relaxed), 0);
         assert_eq!(heap.buffers.load(Relaxed), 0);
         Ok(())
@@ -183,38 +230,40 @@ mod buffer {
     fn mapped_state_follows_map_and_unmap() -> Result {
         let dev = TestDev::new()?;
         let heap = system_heap()?;
-        let buf = Buffer::new(&heap, 16 * PAGE_SIZE, ION_FLAG_CACHED)?;
+        let buf = exported(&heap, 16 * PAGE_SIZE, ION_FLAG_CACHED)?;
         let (maps, unmaps) = (counter(&stats::MAPS), counter(&stats::UNMAPS));
         let bidi = DataDirection::Bidirectional;
-        let a1 = Attachment::new(buf.as_arc_borrow(), dev.dev())?;
-        let a2 = Attachment::new(buf.as_arc_borrow(), dev.dev())?;
         // Recorded first and asserted once the device is gone (see
         // swiotlb_shows_that_syncs_move_data), so that a failure here does
         // not leave the device registered for the next test.
-        let mut seen = [false; 9];
-        seen[0] = buf.attachment_counts() == (2, 0);
-        let t = a1.map(&buf, bidi)?;
-        seen[1] = buf.attachment_counts() == (2, 1);
-        seen[2] = a1.map(&buf, bidi).err() == Some(EBUSY);
-        seen[4] = a2.unmap(&buf, t).err() == Some(EINVAL);
-        a1.unmap(&buf, t)?;
-        seen[5] = a1.unmap(&buf, t).err() == Some(EINVAL);
-        seen[6] = buf.attachment_counts() == (2, 0);
-        // The attachment keeps its one copy of the table across mappings.
-        seen[3] = a1.map(&buf, bidi)? == t;
-        a1.unmap(&buf, t)?;
-        // A detach without unmap still undoes the mapping.
-        a2.map(&buf, DataDirection::ToDevice)?;
-        a2.detach(&buf);
-        a1.detach(&buf);
-        seen[7] = buf.attachment_counts() == (0, 0);
-        seen[8] = (
+        let mut seen = [false; 7];
+        let attachments = || counter(&stats::ATTACHMENTS);
+        let base = attachments();
+        {
+            let i1 = Importer::attach(&buf, dev.dev())?;
+            let i2 = Importer::attach(&buf, dev.dev())?;
+            seen[0] = attachments() - base == 2;
+            let t = i1.map(bidi)?;
+            seen[1] = i1.attachment().is_mapped() && !i2.attachment().is_mapped();
+            // One mapping per attachment at a time: the driver's rule.
+            seen[2] = i1.map(bidi).err() == Some(EBUSY);
+            i1.unmap(t);
+            seen[3] = !i1.attachment().is_mapped();
+            let t = i1.map(bidi)?;
+            i1.unmap(t);
+            // A detach without unmap still undoes the mapping.
+            let _left: Mapping = i2.map(DataDirection::ToDevice)?;
+        }
+        seen[4] = attachments() == base;
+        seen[5] = (
             counter(&stats::MAPS) - maps,
             counter(&stats::UNMAPS) - unmaps,
         ) == (3, 3);
         drop(buf);
+        flush_releases();
+        seen[6] = heap.bytes.load(Relaxed) == 0;
         drop(dev);
-        assert_eq!(seen, [true; 9]);
+        assert_eq!(seen, [true; 7]);
         Ok(())
     }
 
@@ -231,53 +280,57 @@ mod buffer {
         // device is gone.
         let mut got = [(0, 0); 2];
         for (g, flags) in got.iter_mut().zip([ION_FLAG_CACHED, 0]) {
-            let buf = Buffer::new(&heap, 4 * PAGE_SIZE, flags)?;
-            let a1 = Attachment::new(buf.as_arc_borrow(), dev.dev())?;
-            let a2 = Attachment::new(buf.as_arc_borrow(), dev.dev())?;
-            let t = a1.map(&buf, bidi)?;
+            let buf = exported(&heap, 4 * PAGE_SIZE, flags)?;
+            let i1 = Importer::attach(&buf, dev.dev())?;
+            let _i2 = Importer::attach(&buf, dev.dev())?;
+            let t = i1.map(bidi)?;
             let (cpu, devs) = (
                 counter(&stats::SYNCS_FOR_CPU),
                 counter(&stats::SYNCS_FOR_DEVICE),
             );
-            buf.cpu_access(SyncFor::Cpu, bidi);
-            buf.cpu_access(SyncFor::Device, bidi);
+            crate::abstractions::dma_buf::testing::begin_cpu_access(&buf, bidi)?;
+            crate::abstractions::dma_buf::testing::end_cpu_access(&buf, bidi)?;
             *g = (
                 counter(&stats::SYNCS_FOR_CPU) - cpu,
                 counter(&stats::SYNCS_FOR_DEVICE) - devs,
             );
-            a1.unmap(&buf, t)?;
-            a1.detach(&buf);
-            a2.detach(&buf);
+            i1.unmap(t);
         }
+        flush_releases();
         drop(dev);
         assert_eq!(got, [(1, 1), (0, 0)]);
         assert_eq!(counter(&stats::BOUNCED_MAPS), bounced);
+        assert_eq!(heap.bytes.load(Relaxed), 0);
         Ok(())
     }
 
+    /// The core's kernel mapping reaches the driver once for all its users,
+    /// is as long as the buffer, and sees the pages.
     #[test]
-    fn vmap_is_refcounted_and_sees_the_pages() -> Result {
+    fn vmap_sees_the_pages() -> Result {
         let heap = system_heap()?;
         let len = (PAGE_SIZE << 4) + PAGE_SIZE;
-        let buf = Buffer::new(&heap, len, ION_FLAG_CACHED)?;
+        let buf = exported(&heap, len, ION_FLAG_CACHED)?;
         let v0 = counter(&stats::VMAPS);
-        let a = buf.vmap()?;
-        let b = buf.vmap()?;
-        let live = counter(&stats::VMAPS) - v0;
-        let run = buf.entries().last().ok_or(EINVAL)?;
-        let page = run.page(0).ok_or(EINVAL)?;
-        cpu_fill(&page, 0x42)?;
-        // SAFETY: `a` maps all `len` bytes, the last page at
-        // `len - PAGE_SIZE`.
-        let seen = unsafe { all(a.as_ptr().cast::<u8>().add(len - PAGE_SIZE), 0x42) };
-        buf.vunmap();
-        let after_one = counter(&stats::VMAPS) - v0;
-        buf.vunmap();
-        let after_two = counter(&stats::VMAPS) - v0;
-        assert_eq!(
-            (a == b, live, after_one, after_two, seen),
-            (true, 1, 1, 0, true)
-        );
+        let run = {
+            let b: &Buffer = buf.exporter();
+            let run = b.entries().last().ok_or(EINVAL)?;
+            let page = run.page(0).ok_or(EINVAL)?;
+            cpu_fill(&page, 0x42)?;
+            run.len()
+        };
+        let (live, seen, size) = with_vmap(&buf, |p, size| {
+            let live = counter(&stats::VMAPS) - v0;
+            // SAFETY: The mapping covers the dma-buf's `size` bytes (the
+            // layer checks), the last run at `size - run`.
+            let seen = unsafe { all(p.as_ptr().add(size - run), 0x42) };
+            (live, seen, size)
+        })?;
+        let after = counter(&stats::VMAPS) - v0;
+        drop(buf);
+        flush_releases();
+        assert_eq!((live, after, seen, size), (1, 0, true, len));
+        assert_eq!(heap.bytes.load(Relaxed), 0);
         Ok(())
     }
 
@@ -324,11 +377,9 @@ mod buffer {
     /// The device's view of the first page of a mapped attachment: the
     /// kernel address behind its device address.
     fn device_view(a: &Attachment<Buffer>, dev: &TestDev) -> Result<*mut u8> {
-        let addr = a
-            .with_mapping(|m| m.dma().iter().next().map(|e| e.dma_address()))
-            .flatten()
-            .ok_or(EINVAL)?;
-        Ok(dma_to_virt(dev.dev(), addr))
+        let mut addr = None;
+        a.with_mappings(|m| addr = addr.or(m.dma().iter().next().map(|e| e.dma_address())));
+        Ok(dma_to_virt(dev.dev(), addr.ok_or(EINVAL)?))
     }
 
     /// A device that reaches the pages sees an uncached buffer's CPU writes
@@ -343,35 +394,34 @@ mod buffer {
         let dev = TestDev::direct()?;
         let heap = system_heap()?;
         let bounced = counter(&stats::BOUNCED_MAPS);
-        let buf = Buffer::new(&heap, PAGE_SIZE, 0)?;
-        let a = Attachment::new(buf.as_arc_borrow(), dev.dev())?;
-        let t = a.map(&buf, DataDirection::Bidirectional)?;
-        let run = buf.entries().next().ok_or(EINVAL)?;
-        let addr = a
-            .with_mapping(|m| m.dma().iter().next().map(|e| e.dma_address()))
-            .flatten()
-            .ok_or(EINVAL)?;
-        let mut seen = [
-            dma::dma_to_phys(dev.dev(), addr) == run.phys(),
-            false,
-            false,
-        ];
-        // The device's page is the buffer's (seen[0]): map it once more.
-        if seen[0] {
-            // SAFETY: The page belongs to `buf`, which outlives the alias.
-            let alias = unsafe { Vmap::new(core::iter::once(run), Caching::Cached) }?;
-            let devp = alias.as_ptr().as_ptr().cast::<u8>();
-            let page = run.page(0).ok_or(EINVAL)?;
-            cpu_fill(&page, 0x77)?;
-            // SAFETY: `devp` maps the whole page.
-            seen[1] = unsafe { all(devp, 0x77) };
-            // SAFETY: As above.
-            unsafe { fill(devp, 0x88) };
-            seen[2] = cpu_all(&page, 0x88)?;
+        let buf = exported(&heap, PAGE_SIZE, 0)?;
+        let mut seen = [false; 3];
+        {
+            let imp = Importer::attach(&buf, dev.dev())?;
+            let t = imp.map(DataDirection::Bidirectional)?;
+            let b: &Buffer = buf.exporter();
+            let run = b.entries().next().ok_or(EINVAL)?;
+            let mut addr = None;
+            imp.attachment()
+                .with_mappings(|m| addr = addr.or(m.dma().iter().next().map(|e| e.dma_address())));
+            let addr = addr.ok_or(EINVAL)?;
+            seen[0] = crate::abstractions::dma::to_phys(dev.dev(), addr) == run.phys();
+            // The device's page is the buffer's (seen[0]): map it once more.
+            if seen[0] {
+                let alias = VMap::new(b.pages().clone(), Caching::Cached)?;
+                let devp = alias.as_ptr().as_ptr().cast::<u8>();
+                let page = run.page(0).ok_or(EINVAL)?;
+                cpu_fill(&page, 0x77)?;
+                // SAFETY: `devp` maps the whole page.
+                seen[1] = unsafe { all(devp, 0x77) };
+                // SAFETY: As above.
+                unsafe { fill(devp, 0x88) };
+                seen[2] = cpu_all(&page, 0x88)?;
+            }
+            imp.unmap(t);
         }
-        a.unmap(&buf, t)?;
-        a.detach(&buf);
         drop(buf);
+        flush_releases();
         drop(dev);
         assert_eq!(seen, [true; 3]);
         assert_eq!(counter(&stats::BOUNCED_MAPS), bounced);
@@ -391,28 +441,29 @@ mod buffer {
             .into_iter()
             .enumerate()
         {
-            let buf = Buffer::new(&heap, PAGE_SIZE, ION_FLAG_CACHED)?;
-            let a = Attachment::new(buf.as_arc_borrow(), dev.dev())?;
-            let t = a.map(&buf, dir)?;
-            let devp = device_view(&a, &dev)?;
-            let run = buf.entries().next().ok_or(EINVAL)?;
+            let buf = exported(&heap, PAGE_SIZE, ION_FLAG_CACHED)?;
+            let b: &Buffer = buf.exporter();
+            let imp = Importer::attach(&buf, dev.dev())?;
+            let t = imp.map(dir)?;
+            let devp = device_view(&imp.attachment(), &dev)?;
+            let run = b.entries().next().ok_or(EINVAL)?;
             let page = run.page(0).ok_or(EINVAL)?;
             if dir == DataDirection::ToDevice {
                 cpu_fill(&page, 0x11)?;
-                buf.cpu_access(SyncFor::Cpu, DataDirection::FromDevice);
-                buf.cpu_access(SyncFor::Device, DataDirection::Bidirectional);
+                b.cpu_access(SyncFor::Cpu, DataDirection::FromDevice, None);
+                b.cpu_access(SyncFor::Device, DataDirection::Bidirectional, None);
                 // SAFETY: `devp` maps at least one page of the mapping.
                 seen[i] = unsafe { all(devp, 0x11) };
             } else {
                 // SAFETY: As above.
                 unsafe { fill(devp, 0x22) };
-                buf.cpu_access(SyncFor::Cpu, DataDirection::ToDevice);
+                b.cpu_access(SyncFor::Cpu, DataDirection::ToDevice, None);
                 seen[i] = cpu_all(&page, 0x22)?;
-                buf.cpu_access(SyncFor::Device, DataDirection::Bidirectional);
+                b.cpu_access(SyncFor::Device, DataDirection::Bidirectional, None);
             }
-            a.unmap(&buf, t)?;
-            a.detach(&buf);
+            imp.unmap(t);
         }
+        flush_releases();
         drop(dev);
         assert_eq!(seen, [true, true]);
         Ok(())
@@ -427,45 +478,44 @@ mod buffer {
         seen: &mut [bool; 7],
     ) -> Result {
         let bidi = DataDirection::Bidirectional;
-        let buf = Buffer::new(heap, PAGE_SIZE, flags)?;
-        let a = Attachment::new(buf.as_arc_borrow(), dev.dev())?;
-        let t = a.map(&buf, bidi)?;
-        let devp = device_view(&a, dev)?;
-        let run = buf.entries().next().ok_or(EINVAL)?;
+        let buf = exported(heap, PAGE_SIZE, flags)?;
+        let b: &Buffer = buf.exporter();
+        let imp = Importer::attach(&buf, dev.dev())?;
+        let t = imp.map(bidi)?;
+        let devp = device_view(&imp.attachment(), dev)?;
+        let run = b.entries().next().ok_or(EINVAL)?;
         let page = run.page(0).ok_or(EINVAL)?;
         cpu_fill(&page, 0xa5)?;
         // SAFETY: `devp` maps at least one page of the live mapping.
         unsafe {
             seen[0] = !all(devp, 0xa5);
-            buf.cpu_access(SyncFor::Device, bidi);
+            b.cpu_access(SyncFor::Device, bidi, None);
             seen[1] = all(devp, 0xa5);
             fill(devp, 0x5a);
         }
         seen[2] = cpu_all(&page, 0xa5)?;
-        buf.cpu_access(SyncFor::Cpu, bidi);
+        b.cpu_access(SyncFor::Cpu, bidi, None);
         seen[3] = cpu_all(&page, 0x5a)?;
-        seen[4] = buf.attachment_counts() == (1, 1);
-        a.unmap(&buf, t)?;
-        seen[5] = buf.attachment_counts() == (1, 0);
-        a.detach(&buf);
+        seen[4] = b.attachment_counts() == (1, 1);
+        imp.unmap(t);
+        seen[5] = b.attachment_counts() == (1, 0);
         Ok(())
     }
 
     /// Maps a buffer with its attributes, writes on the device side and
     /// unmaps; returns whether the write reached the CPU's page.
     pub(super) fn step_unmap(heap: &Arc<heaps::Heap>, dev: &TestDev, flags: u32) -> Result<bool> {
-        let buf = Buffer::new(heap, PAGE_SIZE, flags)?;
-        let a = Attachment::new(buf.as_arc_borrow(), dev.dev())?;
-        let t = a.map(&buf, DataDirection::Bidirectional)?;
-        let devp = device_view(&a, dev)?;
+        let buf = exported(heap, PAGE_SIZE, flags)?;
+        let b: &Buffer = buf.exporter();
+        let imp = Importer::attach(&buf, dev.dev())?;
+        let t = imp.map(DataDirection::Bidirectional)?;
+        let devp = device_view(&imp.attachment(), dev)?;
         // SAFETY: `devp` maps the bounce page of the live mapping.
         unsafe { fill(devp, 0x3c) };
-        a.unmap(&buf, t)?;
-        let run = buf.entries().next().ok_or(EINVAL)?;
+        imp.unmap(t);
+        let run = b.entries().next().ok_or(EINVAL)?;
         let page = run.page(0).ok_or(EINVAL)?;
-        let copied = cpu_all(&page, 0x3c)?;
-        a.detach(&buf);
-        Ok(copied)
+        cpu_all(&page, 0x3c)
     }
 }
 
@@ -486,7 +536,7 @@ mod swiotlb {
     #[test]
     fn swiotlb_shows_that_syncs_move_data() -> Result {
         let dev = TestDev::new()?;
-        if !abstractions::dma::swiotlb_force_bounce(dev.dev()) {
+        if !abstractions::dma::testing::swiotlb_force_bounce(dev.dev()) {
             drop(dev);
             abstractions::kunit::mark_skipped(c"needs swiotlb=force on the kernel command line");
             return Ok(());
@@ -513,6 +563,7 @@ mod swiotlb {
         );
         // A failed assertion ends the test on the spot: let go of the
         // device first, so that the next test can register its own.
+        abstractions::dma_buf::testing::flush_releases();
         drop(dev);
         assert_eq!(seen, [[true; 7]; 2]);
         // Two uncached mappings bounced; each of the two step_syncs synced
@@ -521,6 +572,43 @@ mod swiotlb {
         assert_eq!(counter(&stats::SYNCS_FOR_CPU) - syncs.0, 2);
         assert_eq!(counter(&stats::SYNCS_FOR_DEVICE) - syncs.1, 2);
         assert_eq!(heap.bytes.load(Relaxed), 0);
+        Ok(())
+    }
+}
+
+/// Reserved regions: free space reads as zero whatever drops a range.
+#[cfg(any(CONFIG_ION_RS_HEAP_CARVEOUT, CONFIG_ION_RS_HEAP_CHUNK))]
+#[kunit_tests(rust_ion_region)]
+mod region {
+    use crate::{
+        abstractions::page::{Gfp, Pages},
+        heaps::pool::Region,
+    };
+    use kernel::{page::PAGE_SIZE, prelude::*};
+
+    /// A range that drops on its own, not through a heap's `free`, goes
+    /// back zeroed: the next owner of the same pages reads zeroes.
+    #[test]
+    fn ranges_go_back_zeroed() -> Result {
+        let backing = KBox::new(Pages::alloc(2, Gfp::KERNEL)?, GFP_KERNEL)?;
+        let region = Region::new(backing, PAGE_SIZE.trailing_zeros())?;
+        let pat = [0x5au8; 64];
+        let mut before = [0u8; 64];
+        {
+            let runs = region.take(1, 4 * PAGE_SIZE)?;
+            let run = runs.first().ok_or(EINVAL)?.pages();
+            let last = run.page(3).ok_or(EINVAL)?;
+            // SAFETY: 64 bytes inside the page, ours through `runs`.
+            unsafe { last.write_raw(pat.as_ptr(), PAGE_SIZE - 64, 64) }?;
+            // SAFETY: As above.
+            unsafe { last.read_raw(before.as_mut_ptr(), PAGE_SIZE - 64, 64) }?;
+        }
+        let runs = region.take(1, 4 * PAGE_SIZE)?;
+        let last = runs.first().ok_or(EINVAL)?.pages().page(3).ok_or(EINVAL)?;
+        let mut after = [0xffu8; 64];
+        // SAFETY: As above.
+        unsafe { last.read_raw(after.as_mut_ptr(), PAGE_SIZE - 64, 64) }?;
+        assert_eq!((before, after), (pat, [0u8; 64]));
         Ok(())
     }
 }

@@ -58,12 +58,16 @@ impl Area {
     }
 
     /// `count` contiguous pages, aligned to `1 << align_order` pages.
-    /// Their contents are whatever the pages held: not zeroed.
+    /// Their contents are whatever the pages held: not zeroed. No page, more
+    /// pages than an address space holds, or an alignment of a word's bits
+    /// or more (a shift that C could not do) is `EINVAL`.
     pub(crate) fn alloc(&self, count: usize, align_order: u32) -> Result<CmaPages> {
-        if count == 0 {
+        if count == 0 || count.checked_mul(PAGE_SIZE).is_none() || align_order >= usize::BITS {
             return Err(EINVAL);
         }
-        // SAFETY: `raw` is an area (invariant); we own the pages on success.
+        // SAFETY: `raw` is an area (invariant); `align_order` is below the
+        // bits of the word that `cma_bitmap_aligned_mask` shifts; we own the
+        // pages on success.
         let p = unsafe { helpers::cma_alloc(self.raw.as_ptr(), count, align_order, true) };
         // INVARIANT: `count` pages of this area, ours.
         Ok(CmaPages {
@@ -78,8 +82,9 @@ impl Area {
 ///
 /// # Invariants
 ///
-/// `first` heads `count` pages that `cma_alloc` gave from `area`, owned by
-/// this value and released once, on drop.
+/// `first` heads `count` pages (`count * PAGE_SIZE` does not overflow) that
+/// `cma_alloc` gave from `area`, owned by this value and released once, on
+/// drop. 7.3's CMA hands out only ranges whose memmap is contiguous.
 pub(crate) struct CmaPages {
     area: Area,
     first: NonNull<kernel::bindings::page>,
@@ -91,7 +96,8 @@ unsafe impl Send for CmaPages {}
 // SAFETY: Shared references only read page metadata.
 unsafe impl Sync for CmaPages {}
 
-impl ContiguousPages for CmaPages {
+// SAFETY: The pages are this value's alone (invariant), always the same.
+unsafe impl ContiguousPages for CmaPages {
     fn contiguous(&self) -> Contiguous<'_> {
         // SAFETY: The pages are ours while `self` is borrowed (invariant).
         unsafe { Contiguous::from_raw(self.first, self.count * PAGE_SIZE) }
@@ -116,6 +122,11 @@ mod tests {
             return Ok(());
         };
         assert!(area.alloc(0, 0).is_err());
+        assert_eq!(area.alloc(1, usize::BITS).err(), Some(EINVAL));
+        assert_eq!(
+            area.alloc(usize::MAX / PAGE_SIZE + 1, 0).err(),
+            Some(EINVAL)
+        );
         let mut p = area.alloc(16, 4)?;
         p.zero();
         assert_eq!(p.contiguous().npages(), 16);

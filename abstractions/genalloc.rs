@@ -14,7 +14,7 @@ use super::{
     page::{Contiguous, ContiguousPages, PhysAddr},
 };
 use core::ptr::NonNull;
-use kernel::{page::PAGE_SIZE, prelude::*, sync::Arc};
+use kernel::{bindings, page::PAGE_SIZE, prelude::*, sync::Arc};
 
 /// A genalloc pool over the pages of `B`.
 ///
@@ -85,23 +85,41 @@ impl<B: ContiguousPages> GenPool<B> {
         1 << self.order
     }
 
-    /// `size` contiguous bytes from the pool (rounded up to granules by
-    /// genalloc), or `None` if no free range is that large.
+    /// `size` contiguous bytes from the pool (rounded up to whole pages;
+    /// genalloc rounds up to granules), or `None` if no free range is that
+    /// large.
     pub(crate) fn alloc(self: &Arc<Self>, size: usize) -> Option<Allocation<B>> {
-        if size == 0 {
+        let len = size.checked_next_multiple_of(PAGE_SIZE)?;
+        if len == 0 {
             return None;
         }
         // SAFETY: `raw` is a live pool (invariant).
-        let addr = unsafe { helpers::rust_helper_gen_pool_alloc(self.raw.as_ptr(), size) };
+        let addr = unsafe { helpers::rust_helper_gen_pool_alloc(self.raw.as_ptr(), len) };
         if addr == 0 {
             return None;
         }
-        // INVARIANT: A range of the pool, ours until freed.
-        Some(Allocation {
+        // The range's pages, found from the backing's first page: the pool
+        // manages exactly the backing (invariant), whose pages are
+        // contiguous in the memmap (`Contiguous`'s invariant).
+        let backing = self.backing.contiguous();
+        let first = (addr as PhysAddr)
+            .checked_sub(backing.phys())
+            .and_then(|off| usize::try_from(off).ok())
+            .and_then(|off| backing.slice(off, len))
+            .map(|run| NonNull::new(run.as_raw()));
+        // INVARIANT: A range of the pool, ours until freed; `first` is set
+        // below, or the value is refused.
+        let mut a = Allocation {
             pool: self.clone(),
             addr: addr as PhysAddr,
-            size,
-        })
+            size: len,
+            first: NonNull::dangling(),
+        };
+        // A range outside the backing is impossible for a pool that manages
+        // only the backing, and refused all the same: it goes back as `a`
+        // drops.
+        a.first = first.flatten()?;
+        Some(a)
     }
 }
 
@@ -117,27 +135,31 @@ impl<B: ContiguousPages> Drop for GenPool<B> {
 /// # Invariants
 ///
 /// `[addr, addr + size)` was returned by `gen_pool_alloc` on `pool` and is
-/// owned by this value; it lies inside the pool's backing, whose pages
-/// `pool` keeps allocated.
+/// owned by this value; `size` is a non-zero multiple of `PAGE_SIZE`. Unless
+/// the value is being refused by [`GenPool::alloc`] (and so never handed
+/// out), it lies inside the pool's backing, whose pages `pool` keeps
+/// allocated, and `first` is its first page there.
 pub(crate) struct Allocation<B: ContiguousPages> {
     pool: Arc<GenPool<B>>,
     addr: PhysAddr,
     size: usize,
+    first: NonNull<bindings::page>,
 }
 
-impl<B: ContiguousPages> ContiguousPages for Allocation<B> {
+// SAFETY: The range is plain memory of the pool, owned by this value; genalloc
+// takes its own lock, so it may be given back from any thread.
+unsafe impl<B: ContiguousPages + Send + Sync> Send for Allocation<B> {}
+// SAFETY: Shared references only read page metadata.
+unsafe impl<B: ContiguousPages + Send + Sync> Sync for Allocation<B> {}
+
+// SAFETY: genalloc hands out disjoint ranges, and this one is this value's
+// alone until it drops (invariant); `contiguous` always returns it.
+unsafe impl<B: ContiguousPages> ContiguousPages for Allocation<B> {
     fn contiguous(&self) -> Contiguous<'_> {
-        // SAFETY: The range is inside the backing, which has struct pages
-        // and which the pool keeps (invariant).
-        let first = unsafe { helpers::rust_helper_phys_to_page(self.addr) };
-        let len = self.size.next_multiple_of(PAGE_SIZE);
-        match NonNull::new(first) {
-            // SAFETY: `len` bytes from `first` are this allocation's pages
-            // (granules are at least a page), allocated while borrowed.
-            Some(first) => unsafe { Contiguous::from_raw(first, len) },
-            // A pool only manages memory with struct pages: not reached.
-            None => self.pool.backing.contiguous(),
-        }
+        // SAFETY: `size` bytes from `first` are this allocation's pages, part
+        // of the backing (so contiguous in the memmap), allocated while the
+        // pool lives, which `self` keeps (invariant).
+        unsafe { Contiguous::from_raw(self.first, self.size) }
     }
 }
 
@@ -167,6 +189,7 @@ mod tests {
         let base = backing.contiguous().phys();
         let pool = GenPool::new(backing, PAGE_SIZE.trailing_zeros())?;
         assert_eq!((pool.size(), pool.granule()), (8 * PAGE_SIZE, PAGE_SIZE));
+        assert!(pool.alloc(0).is_none());
         let a = pool.alloc(4 * PAGE_SIZE).ok_or(ENOMEM)?;
         let b = pool.alloc(4 * PAGE_SIZE).ok_or(ENOMEM)?;
         assert!(pool.alloc(PAGE_SIZE).is_none());

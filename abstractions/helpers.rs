@@ -30,6 +30,7 @@ extern "C" {
     );
     pub(crate) fn rust_helper_dma_mapping_error(dev: *mut device, addr: dma_addr_t) -> c_int;
     pub(crate) fn rust_helper_dma_coerce_mask_and_coherent(dev: *mut device, mask: u64) -> c_int;
+    pub(crate) fn rust_helper_get_dma_buf(dmabuf: *mut kernel::bindings::dma_buf);
     pub(crate) fn rust_helper_use_dma_iommu(dev: *mut device) -> bool;
     pub(crate) fn rust_helper_dev_is_untrusted_pci(dev: *mut device) -> bool;
     pub(crate) fn rust_helper_dev_has_dma_ops(dev: *mut device) -> bool;
@@ -43,7 +44,6 @@ extern "C" {
         len: c_uint,
         off: c_uint,
     );
-    pub(crate) fn rust_helper_sg_phys(sg: *mut scatterlist) -> phys_addr_t;
 
     pub(crate) fn rust_helper_page_to_pfn(page: *mut page) -> c_ulong;
     pub(crate) fn rust_helper_page_to_phys(page: *mut page) -> phys_addr_t;
@@ -118,6 +118,12 @@ pub(crate) struct DmaHeapExportInfo {
 }
 
 #[cfg(CONFIG_OF_RESERVED_MEM)]
+extern "C" {
+    pub(crate) fn rust_helper_rmem_claim(rmem: *mut ReservedMem, owner: *mut c_void) -> bool;
+    pub(crate) fn rust_helper_rmem_release(rmem: *mut ReservedMem, owner: *mut c_void);
+}
+
+#[cfg(CONFIG_OF_RESERVED_MEM)]
 /// `struct reserved_mem` (`include/linux/of_reserved_mem.h`), up to the
 /// last field read here. `ion_helpers.c` checks the offsets at build time.
 #[repr(C)]
@@ -188,13 +194,16 @@ extern "C" {
     ) -> *mut ReservedMem;
 }
 
-#[cfg(CONFIG_DMABUF_HEAPS)]
 extern "C" {
     pub(crate) fn kern_path(
         name: *const c_char,
         flags: c_uint,
         path: *mut kernel::bindings::path,
     ) -> c_int;
+}
+
+#[cfg(CONFIG_DMABUF_HEAPS)]
+extern "C" {
     pub(crate) fn dma_heap_add(info: *const DmaHeapExportInfo) -> *mut DmaHeap;
     pub(crate) fn dma_heap_get_drvdata(heap: *mut DmaHeap) -> *mut c_void;
 }

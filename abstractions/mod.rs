@@ -21,6 +21,7 @@ pub(crate) mod dma;
 pub(crate) mod dma_buf;
 #[cfg(CONFIG_DMABUF_HEAPS)]
 pub(crate) mod dma_heap;
+pub(crate) mod fs;
 pub(crate) mod genalloc;
 pub(crate) mod helpers;
 pub(crate) mod kunit;

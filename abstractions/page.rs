@@ -114,8 +114,10 @@ pub(crate) fn max_page_order() -> u32 {
 ///
 /// # Invariants
 ///
-/// `first` heads `len / PAGE_SIZE` contiguous pages (`len` is a non-zero
-/// multiple of `PAGE_SIZE`) that stay allocated for `'a`.
+/// `first` heads `len / PAGE_SIZE` physically contiguous pages (`len` is a
+/// non-zero multiple of `PAGE_SIZE`) whose `struct page`s are contiguous in
+/// the memmap too (page `i` is `first + i`; 7.3 has no `nth_page()`), and
+/// which stay allocated for `'a`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Contiguous<'a> {
     first: NonNull<bindings::page>,
@@ -133,9 +135,9 @@ impl<'a> Contiguous<'a> {
     ///
     /// # Safety
     ///
-    /// `first` must head `len / PAGE_SIZE` contiguous pages, `len` must be a
-    /// non-zero multiple of `PAGE_SIZE`, and the pages must stay allocated
-    /// for `'a`.
+    /// `first` must head `len / PAGE_SIZE` physically contiguous pages whose
+    /// `struct page`s are contiguous in the memmap, `len` must be a non-zero
+    /// multiple of `PAGE_SIZE`, and the pages must stay allocated for `'a`.
     pub(crate) unsafe fn from_raw(first: NonNull<bindings::page>, len: usize) -> Self {
         // INVARIANT: By the caller.
         Self {
@@ -172,6 +174,20 @@ impl<'a> Contiguous<'a> {
         unsafe { helpers::rust_helper_page_to_phys(self.first.as_ptr()) }
     }
 
+    /// The `len` bytes of the run from byte `skip` on, or `None` unless both
+    /// are page-aligned, `len` is not zero and the range is inside the run.
+    pub(crate) fn slice(&self, skip: usize, len: usize) -> Option<Contiguous<'a>> {
+        let end = skip.checked_add(len)?;
+        if len == 0 || end > self.len || skip % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 {
+            return None;
+        }
+        let first = self.page(skip / PAGE_SIZE)?;
+        // SAFETY: `[skip, end)` is a page-aligned, non-empty part of the
+        // run, whose pages are contiguous and allocated for `'a`
+        // (invariant).
+        Some(unsafe { Self::from_raw(NonNull::new(first.as_ptr())?, len) })
+    }
+
     /// Page `i` of the run, or `None` past its end.
     pub(crate) fn page(&self, i: usize) -> Option<BorrowedPage<'a>> {
         if i >= self.npages() {
@@ -187,10 +203,15 @@ impl<'a> Contiguous<'a> {
 
 /// Zeroes a run of pages, with a chance to reschedule every 128 KiB.
 ///
+/// # Context
+///
+/// Process context: may sleep.
+///
 /// # Safety
 ///
 /// Nothing else may read or write the pages meanwhile.
 unsafe fn zero(run: Contiguous<'_>) {
+    kernel::task::might_sleep();
     // Pages cleared between two chances to reschedule: 128 KiB.
     const BATCH: usize = 32;
     let n = run.npages();
@@ -214,23 +235,46 @@ unsafe fn zero(run: Contiguous<'_>) {
         }
         i += k;
         if i < n {
-            // SAFETY: Process context, no lock held (the callers zero
-            // outside their locks).
+            // SAFETY: `cond_resched` has no memory-safety precondition. It
+            // is a scheduling point, so a caller in atomic context would be
+            // a bug (as it is for `Mutex::lock`), which `might_sleep` above
+            // reports; the context is documented, not assumed.
             unsafe { helpers::rust_helper_cond_resched() };
         }
     }
 }
 
 /// Owned memory that is one physically contiguous run of pages.
-pub(crate) trait ContiguousPages {
+///
+/// # Safety
+///
+/// An implementor owns the run that [`ContiguousPages::contiguous`]
+/// returns, the same run on every call, exclusively: while the value
+/// lives, no other value reads or writes those pages except through a
+/// borrow of it. So `&mut self` is exclusive access to the pages, which
+/// [`ContiguousPages::zero`] relies on. (A shared owner, such as an `Arc`
+/// of pages, must not implement it.)
+pub(crate) unsafe trait ContiguousPages {
     /// A view of the run.
     fn contiguous(&self) -> Contiguous<'_>;
 
-    /// Writes zeroes over the whole run. Exclusive access guarantees that
-    /// no one else reads or writes it meanwhile.
+    /// Writes zeroes over the whole run.
+    ///
+    /// # Context
+    ///
+    /// Process context: may sleep (it reschedules on long runs).
     fn zero(&mut self) {
-        // SAFETY: `&mut self`: the owner alone can reach the pages.
+        // SAFETY: `&mut self` is exclusive access to the pages (the trait's
+        // safety requirement).
         unsafe { zero(self.contiguous()) };
+    }
+}
+
+// SAFETY: A box owns its value exclusively, so it owns the value's run
+// exclusively too, and returns the same one.
+unsafe impl<T: ContiguousPages + ?Sized> ContiguousPages for KBox<T> {
+    fn contiguous(&self) -> Contiguous<'_> {
+        (**self).contiguous()
     }
 }
 
@@ -268,7 +312,8 @@ impl Pages {
     }
 }
 
-impl ContiguousPages for Pages {
+// SAFETY: The block is this value's alone (invariant), always the same.
+unsafe impl ContiguousPages for Pages {
     fn contiguous(&self) -> Contiguous<'_> {
         // SAFETY: The block is ours while `self` is borrowed (invariant).
         unsafe { Contiguous::from_raw(self.first, PAGE_SIZE << self.order) }
@@ -319,7 +364,8 @@ impl ExactPages {
     }
 }
 
-impl ContiguousPages for ExactPages {
+// SAFETY: The pages are this value's alone (invariant), always the same.
+unsafe impl ContiguousPages for ExactPages {
     fn contiguous(&self) -> Contiguous<'_> {
         // SAFETY: The pages are ours while `self` is borrowed (invariant).
         unsafe { Contiguous::from_raw(self.first, self.size) }

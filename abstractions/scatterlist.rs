@@ -24,10 +24,10 @@ use super::{
     dma, helpers,
     page::{Contiguous, ContiguousPages},
 };
-use core::mem::ManuallyDrop;
+use core::{marker::PhantomData, mem::ManuallyDrop};
 use kernel::{
     bindings,
-    device::Device,
+    device::{Bound, Device},
     dma::{attrs, Attrs, DataDirection},
     error::to_result,
     page::PAGE_SIZE,
@@ -36,8 +36,15 @@ use kernel::{
     types::Opaque,
 };
 
-/// Owned page runs that a table can describe.
-pub(crate) trait Segments: Send + Sync {
+/// Owned page runs that a table or a mapping can describe.
+///
+/// # Safety
+///
+/// An implementor owns its runs: those that [`Segments::segment`] returns
+/// stay allocated, and are the same (as do their number), for as long as
+/// the value lives, whether or not it is borrowed. Tables and mappings keep
+/// the value and point to its pages past any one borrow of it.
+pub(crate) unsafe trait Segments: Send + Sync {
     /// The number of runs.
     fn count(&self) -> usize;
 
@@ -45,8 +52,10 @@ pub(crate) trait Segments: Send + Sync {
     fn segment(&self, i: usize) -> Option<Contiguous<'_>>;
 }
 
-/// A vector of owned runs describes them in order.
-impl<P: ContiguousPages + Send + Sync> Segments for KVec<P> {
+// SAFETY: Each element owns its run (`ContiguousPages`), and the vector's
+// elements change only through `&mut`, which the tables and mappings that
+// own the vector never take.
+unsafe impl<P: ContiguousPages + Send + Sync> Segments for KVec<P> {
     fn count(&self) -> usize {
         self.len()
     }
@@ -56,7 +65,9 @@ impl<P: ContiguousPages + Send + Sync> Segments for KVec<P> {
     }
 }
 
-impl<T: Segments> Segments for kernel::sync::Arc<T> {
+// SAFETY: The `Arc` keeps the `T` alive while it lives, and `T` owns its
+// runs (`Segments`).
+unsafe impl<T: Segments> Segments for kernel::sync::Arc<T> {
     fn count(&self) -> usize {
         (**self).count()
     }
@@ -135,11 +146,17 @@ impl<P: Segments> SgTable<P> {
         self.entries().map(|e| e.len()).sum()
     }
 
-    /// Maps the table for `dev` (`dma_map_sgtable`). On failure the table
-    /// comes back with the error.
-    pub(crate) fn map(self, dev: &Device, dir: DataDirection, attrs: Attrs) -> MapResult<P> {
-        // SAFETY: `dev` is live (the reference) and the table is valid and
-        // unmapped (invariant).
+    /// Maps the table for `dev` (`dma_map_sgtable`), for as long as `dev`
+    /// is borrowed as bound. On failure the table comes back with the
+    /// error.
+    pub(crate) fn map<'a>(
+        self,
+        dev: &'a Device<Bound>,
+        dir: DataDirection,
+        attrs: Attrs,
+    ) -> MapResult<'a, P> {
+        // SAFETY: `dev` is live and bound (the reference) and the table is
+        // valid and unmapped (invariant).
         let r = to_result(unsafe {
             bindings::dma_map_sgtable(
                 dma::raw(dev),
@@ -150,12 +167,14 @@ impl<P: Segments> SgTable<P> {
         });
         match r {
             // INVARIANT: mapped just now for `dev`, with `dir` and `attrs`;
-            // `ARef` keeps `dev` alive until the unmap.
+            // `ARef` keeps `dev` alive until the unmap, and `'a` bounds the
+            // mapping to the time `dev` is bound.
             Ok(()) => Ok(MappedSgTable {
                 table: self,
-                dev: dev.into(),
+                dev: ARef::from(&**dev),
                 dir,
                 attrs,
+                _bound: PhantomData,
             }),
             Err(e) => Err((e, self)),
         }
@@ -171,7 +190,7 @@ impl<P: Segments> Drop for SgTable<P> {
 
 /// What [`SgTable::map`] returns: the mapped table, or the error and the
 /// table back.
-pub(crate) type MapResult<P> = Result<MappedSgTable<P>, (Error, SgTable<P>)>;
+pub(crate) type MapResult<'a, P> = Result<MappedSgTable<'a, P>, (Error, SgTable<P>)>;
 
 /// Whom a sync makes memory coherent for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,21 +203,51 @@ pub(crate) enum SyncFor {
     Device,
 }
 
-/// An [`SgTable`] mapped for a device.
+/// An [`SgTable`] mapped for a device that is bound for `'a`.
+///
+/// The DMA state of a device is torn down when its driver unbinds
+/// (`device_unbind_cleanup`), so a mapping must be undone before that. 7.3's
+/// owned `SGTable` keeps its mapping in `Devres` for this; here the
+/// lifetime does it: the mapping cannot outlive the `&'a Device<Bound>` it
+/// was made with. An owner that can prove a longer binding (the dma-buf
+/// layer, by the importer's contract) says so with
+/// [`MappedSgTable::extend`].
 ///
 /// # Invariants
 ///
-/// `table` is mapped for `dev` with `dir` and `attrs`, and it is unmapped
-/// with the same arguments exactly once (by [`MappedSgTable::unmap`] or on
-/// drop).
-pub(crate) struct MappedSgTable<P: Segments> {
+/// `table` is mapped for `dev` with `dir` and `attrs`, `dev` is bound for
+/// `'a`, and the table is unmapped with the same arguments exactly once (by
+/// [`MappedSgTable::unmap`] or on drop).
+pub(crate) struct MappedSgTable<'a, P: Segments> {
     table: SgTable<P>,
     dev: ARef<Device>,
     dir: DataDirection,
     attrs: Attrs,
+    _bound: PhantomData<&'a Device<Bound>>,
 }
 
-impl<P: Segments> MappedSgTable<P> {
+impl<'a, P: Segments> MappedSgTable<'a, P> {
+    /// The same mapping, for a longer binding.
+    ///
+    /// # Safety
+    ///
+    /// The device must stay bound for `'b`: the mapping must be dropped or
+    /// unmapped before its driver unbinds.
+    pub(crate) unsafe fn extend<'b>(self) -> MappedSgTable<'b, P> {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: Each field is moved out once and `this` is not used again
+        // (nor dropped).
+        let (table, dev) = unsafe { (core::ptr::read(&this.table), core::ptr::read(&this.dev)) };
+        // INVARIANT: the same mapping; bound for `'b` (caller).
+        MappedSgTable {
+            table,
+            dev,
+            dir: this.dir,
+            attrs: this.attrs,
+            _bound: PhantomData,
+        }
+    }
+
     /// The C table, valid until the value is unmapped or dropped.
     pub(crate) fn as_raw(&self) -> *mut bindings::sg_table {
         self.table.table.get()
@@ -248,45 +297,9 @@ impl<P: Segments> MappedSgTable<P> {
         }
     }
 
-    /// Whether the device sees copies of the pages (bounce buffers) that
-    /// only syncs keep current, even for memory the CPU never caches.
-    ///
-    /// dma-direct maps each entry on its own: a device address that is not
-    /// the entry's own page is a swiotlb slot. dma-iommu bounces only for
-    /// untrusted (external PCI) devices. Other `dma_map_ops` are asked,
-    /// which is conservative: they answer yes whenever any sync would work.
-    pub(crate) fn bounces(&self) -> bool {
-        let (d, t) = (dma::raw(&self.dev), self.as_raw());
-        // SAFETY: `d` is alive (`ARef`).
-        if unsafe { helpers::rust_helper_use_dma_iommu(d) } {
-            // SAFETY: As above.
-            return unsafe { helpers::rust_helper_dev_is_untrusted_pci(d) };
-        }
-        // SAFETY: As above.
-        let ops = unsafe { helpers::rust_helper_dev_has_dma_ops(d) };
-        // SAFETY: The table is mapped (invariant): `nents` entries from
-        // `sgl` carry DMA addresses.
-        let (mut sg, n) = unsafe { ((*t).sgl, (*t).nents) };
-        for _ in 0..n {
-            if sg.is_null() {
-                break;
-            }
-            // SAFETY: `sg` is one of the mapped entries; `d` is alive.
-            let bounced = unsafe {
-                let addr = bindings::sg_dma_address(sg);
-                if ops {
-                    helpers::rust_helper_dma_need_sync(d, addr)
-                } else {
-                    helpers::rust_helper_dma_to_phys(d, addr) != helpers::rust_helper_sg_phys(sg)
-                }
-            };
-            if bounced {
-                return true;
-            }
-            // SAFETY: As above.
-            sg = unsafe { bindings::sg_next(sg) };
-        }
-        false
+    /// The table as the CPU sees it: the runs it describes.
+    pub(crate) fn table(&self) -> &SgTable<P> {
+        &self.table
     }
 
     /// Undoes the mapping, with the arguments it was made with, and gives
@@ -322,19 +335,11 @@ impl<P: Segments> MappedSgTable<P> {
     }
 }
 
-impl<P: Segments> Drop for MappedSgTable<P> {
+impl<P: Segments> Drop for MappedSgTable<'_, P> {
     fn drop(&mut self) {
         // SAFETY: Still mapped (invariant); unmapped once, here.
         unsafe { Self::dma_unmap(&self.dev, &self.table, self.dir, self.attrs) };
     }
-}
-
-/// Helpers for tests of code that maps tables: the CPU address behind a
-/// device address, for a device that reaches memory directly.
-pub(crate) fn dma_to_virt(dev: &Device, addr: kernel::dma::DmaAddress) -> *mut u8 {
-    // SAFETY: Translating an address has no precondition; the result is
-    // only dereferenced by callers that know the memory behind it.
-    unsafe { helpers::rust_helper_phys_to_virt(dma::dma_to_phys(dev, addr)).cast() }
 }
 
 #[kunit_tests(rust_kernel_sg_table)]
@@ -373,7 +378,7 @@ mod tests {
             )
             .map_err(|(e, _)| e)?;
         assert!(m.skips_cpu_sync());
-        assert!(core::ptr::eq(m.device(), dev));
+        assert!(core::ptr::eq(m.device(), &**dev));
         let n = m.dma().iter().count();
         assert!((1..=2).contains(&n));
         m.sync(SyncFor::Cpu, DataDirection::FromDevice);

@@ -11,18 +11,62 @@
 use core::ptr::NonNull;
 use kernel::{bindings, ffi::c_ulong, prelude::*, str::CStr, sync::Arc};
 
+/// What reclaim asks of a shrinker (`struct shrink_control`).
+///
+/// # Invariants
+///
+/// `raw` is the control block of the running callback.
+pub(crate) struct ShrinkControl<'a> {
+    raw: &'a bindings::shrink_control,
+}
+
+impl ShrinkControl<'_> {
+    /// The NUMA node being reclaimed (a shrinker that is not NUMA-aware is
+    /// asked for node 0 only).
+    pub(crate) fn nid(&self) -> i32 {
+        self.raw.nid
+    }
+
+    /// The allocation flags of the reclaim (`gfp_mask`): what the freeing
+    /// may do, such as whether it may enter the file system.
+    pub(crate) fn gfp(&self) -> bindings::gfp_t {
+        self.raw.gfp_mask
+    }
+
+    /// How many objects a scan should free.
+    pub(crate) fn nr_to_scan(&self) -> usize {
+        self.raw.nr_to_scan
+    }
+}
+
+/// What [`Shrinker::count`] answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Count {
+    /// Nothing to free: the shrinker may be skipped (`SHRINK_EMPTY`).
+    Empty,
+    /// This many objects could be freed now.
+    Objects(usize),
+}
+
+/// What [`Shrinker::scan`] answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scan {
+    /// This many objects were freed, maybe none.
+    Freed(usize),
+    /// No progress is possible this round: stop asking (`SHRINK_STOP`).
+    Stop,
+}
+
 /// A cache that the kernel may shrink.
 ///
 /// Both callbacks may run concurrently with anything else, from reclaim:
 /// they must not allocate memory that could reclaim into them.
 pub(crate) trait Shrinker: Send + Sync + 'static {
-    /// How many objects could be freed now; 0 is reported as empty
-    /// (`SHRINK_EMPTY`).
-    fn count(&self) -> usize;
+    /// How many objects could be freed now.
+    fn count(&self, sc: &ShrinkControl<'_>) -> Count;
 
-    /// Frees up to `nr` objects and returns how many were freed; 0 tells
-    /// the kernel to stop asking this round (`SHRINK_STOP`).
-    fn scan(&self, nr: usize) -> usize;
+    /// Frees up to [`ShrinkControl::nr_to_scan`] objects.
+    fn scan(&self, sc: &ShrinkControl<'_>) -> Scan;
 }
 
 /// A registered shrinker over `T`.
@@ -87,12 +131,18 @@ impl<T: Shrinker> Registration<T> {
     /// Called by the shrinker core only, on a shrinker of this type.
     unsafe extern "C" fn count_objects(
         shrink: *mut bindings::shrinker,
-        _sc: *mut bindings::shrink_control,
+        sc: *mut bindings::shrink_control,
     ) -> c_ulong {
+        // SAFETY: The core passes a valid control block for the call.
+        let raw = unsafe { &*sc };
+        let sc = ShrinkControl { raw };
         // SAFETY: A registered shrinker of ours (caller).
-        match unsafe { Self::data_of(shrink) }.count() {
-            0 => bindings::SHRINK_EMPTY as c_ulong,
-            n => n as c_ulong,
+        match unsafe { Self::data_of(shrink) }.count(&sc) {
+            Count::Empty => bindings::SHRINK_EMPTY as c_ulong,
+            // The two top values are the special answers.
+            Count::Objects(n) => {
+                core::cmp::min(n as c_ulong, bindings::SHRINK_EMPTY as c_ulong - 1)
+            }
         }
     }
 
@@ -106,12 +156,13 @@ impl<T: Shrinker> Registration<T> {
         shrink: *mut bindings::shrinker,
         sc: *mut bindings::shrink_control,
     ) -> c_ulong {
-        // SAFETY: The core passes a valid control block.
-        let nr = unsafe { (*sc).nr_to_scan };
+        // SAFETY: The core passes a valid control block for the call.
+        let raw = unsafe { &*sc };
+        let sc = ShrinkControl { raw };
         // SAFETY: A registered shrinker of ours (caller).
-        match unsafe { Self::data_of(shrink) }.scan(nr) {
-            0 => bindings::SHRINK_STOP as c_ulong,
-            n => n as c_ulong,
+        match unsafe { Self::data_of(shrink) }.scan(&sc) {
+            Scan::Stop => bindings::SHRINK_STOP as c_ulong,
+            Scan::Freed(n) => core::cmp::min(n as c_ulong, bindings::SHRINK_EMPTY as c_ulong - 1),
         }
     }
 }
@@ -129,52 +180,60 @@ mod tests {
     use super::*;
     use kernel::sync::atomic::{Atomic, Relaxed};
 
+    /// A cache of `n` objects that stops when asked to free on node 1, or
+    /// by a reclaim that may not sleep.
     struct Cache(Atomic<usize>);
 
     impl Shrinker for Cache {
-        fn count(&self) -> usize {
-            self.0.load(Relaxed)
+        fn count(&self, _sc: &ShrinkControl<'_>) -> Count {
+            match self.0.load(Relaxed) {
+                0 => Count::Empty,
+                n => Count::Objects(n),
+            }
         }
-        fn scan(&self, nr: usize) -> usize {
-            let n = core::cmp::min(nr, self.0.load(Relaxed));
+        fn scan(&self, sc: &ShrinkControl<'_>) -> Scan {
+            if sc.nid() == 1 || sc.gfp() & (1 << bindings::___GFP_DIRECT_RECLAIM_BIT) == 0 {
+                return Scan::Stop;
+            }
+            let n = core::cmp::min(sc.nr_to_scan(), self.0.load(Relaxed));
             self.0.store(self.0.load(Relaxed) - n, Relaxed);
-            n
+            Scan::Freed(n)
         }
     }
 
+    /// Counts and scans reach the cache with the control block; "freed
+    /// none" is 0, not `SHRINK_STOP`, and an empty cache is
+    /// `SHRINK_EMPTY`.
     #[test]
-    fn callbacks_reach_the_cache_and_map_zero() -> Result {
+    fn callbacks_reach_the_cache_and_keep_zero_apart_from_stop() -> Result {
         let cache = Arc::new(Cache(Atomic::new(5)), GFP_KERNEL)?;
         let reg = Registration::register(c"rust_kernel_shrinker_test", cache)?;
         let raw = reg.raw.as_ptr();
         let mut sc: bindings::shrink_control = pin_init::zeroed();
         sc.nr_to_scan = 3;
-        // SAFETY: `raw` is our registered shrinker; `sc` is valid.
-        let (c, s) = unsafe {
-            (
-                Registration::<Cache>::count_objects(raw, &mut sc),
-                Registration::<Cache>::scan_objects(raw, &mut sc),
-            )
+        sc.gfp_mask = bindings::GFP_KERNEL;
+        let call = |sc: &mut bindings::shrink_control| {
+            // SAFETY: `raw` is our registered shrinker; `sc` is valid.
+            unsafe {
+                (
+                    Registration::<Cache>::count_objects(raw, sc),
+                    Registration::<Cache>::scan_objects(raw, sc),
+                )
+            }
         };
-        assert_eq!((c, s), (5, 3));
-        // SAFETY: As above.
-        let c = unsafe { Registration::<Cache>::scan_objects(raw, &mut sc) };
-        assert_eq!(c, 2);
-        // SAFETY: As above.
-        let (c, s) = unsafe {
-            (
-                Registration::<Cache>::count_objects(raw, &mut sc),
-                Registration::<Cache>::scan_objects(raw, &mut sc),
-            )
-        };
-        assert_eq!(
-            (c, s),
-            (
-                bindings::SHRINK_EMPTY as c_ulong,
-                bindings::SHRINK_STOP as c_ulong
-            )
+        let first = call(&mut sc);
+        let second = call(&mut sc);
+        let empty = call(&mut sc);
+        sc.nid = 1;
+        let stop = call(&mut sc);
+        let (e, s) = (
+            bindings::SHRINK_EMPTY as c_ulong,
+            bindings::SHRINK_STOP as c_ulong,
         );
-        assert_eq!(reg.data().count(), 0);
+        assert_eq!(
+            [first, second, empty, stop],
+            [(5, 3), (2, 2), (e, 0), (e, s)]
+        );
         Ok(())
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! C header: [`include/linux/vmalloc.h`](srctree/include/linux/vmalloc.h)
 
-use super::{helpers, page::Contiguous};
+use super::{helpers, scatterlist::Segments};
 use core::ptr::NonNull;
 use kernel::{ffi::c_void, prelude::*};
 
@@ -17,43 +17,42 @@ pub(crate) enum Caching {
     WriteCombine,
 }
 
-/// A contiguous kernel mapping of a list of page runs.
+/// A contiguous kernel mapping of the page runs of `P`, which it owns.
+///
+/// Owning the pages (an `Arc` of a buffer's pages, typically) is what makes
+/// the constructor safe: the pages outlive the mapping because the mapping
+/// holds them, and it unmaps before it lets go of them.
 ///
 /// # Invariants
 ///
-/// `addr` was returned by `vmap` for `len` bytes and is unmapped exactly
-/// once, on drop. The pages it maps are not owned: the creator keeps them
-/// allocated for as long as the mapping exists (see [`Vmap::new`]).
-pub(crate) struct Vmap {
+/// `addr` was returned by `vmap` for the `len` bytes of the runs of `pages`,
+/// in order, and is unmapped exactly once, on drop, before `pages` drops.
+pub(crate) struct VMap<P: Segments> {
     addr: NonNull<c_void>,
     len: usize,
+    pages: P,
 }
 
-// SAFETY: A kernel mapping may be used and unmapped from any thread.
-unsafe impl Send for Vmap {}
-// SAFETY: Shared references only read the address.
-unsafe impl Sync for Vmap {}
+// SAFETY: A kernel mapping may be used and unmapped from any thread; the
+// pages are `Send` (`Segments`).
+unsafe impl<P: Segments> Send for VMap<P> {}
+// SAFETY: Shared references only read the address and the pages (`Sync`).
+unsafe impl<P: Segments> Sync for VMap<P> {}
 
-impl Vmap {
-    /// Maps `runs`, one after the other, with `caching`.
-    ///
-    /// # Safety
-    ///
-    /// The pages of `runs` must stay allocated until the mapping drops.
-    pub(crate) unsafe fn new<'a>(
-        runs: impl Iterator<Item = Contiguous<'a>>,
-        caching: Caching,
-    ) -> Result<Self> {
+impl<P: Segments> VMap<P> {
+    /// Maps the runs of `pages`, one after the other, with `caching`. No run
+    /// is `EINVAL`.
+    pub(crate) fn new(pages: P, caching: Caching) -> Result<Self> {
         // Sized by the caller: `kvmalloc`, never a high-order allocation.
-        let mut pages = KVVec::new();
-        for r in runs {
-            pages.reserve(r.npages(), GFP_KERNEL)?;
+        let mut list = KVVec::new();
+        for r in (0..pages.count()).map_while(|i| pages.segment(i)) {
+            list.reserve(r.npages(), GFP_KERNEL)?;
             for i in 0..r.npages() {
                 let p = r.page(i).ok_or(EINVAL)?;
-                pages.push(p.as_ptr(), GFP_KERNEL)?;
+                list.push(p.as_ptr(), GFP_KERNEL)?;
             }
         }
-        let count = u32::try_from(pages.len()).map_err(|_| ENOMEM)?;
+        let count = u32::try_from(list.len()).map_err(|_| ENOMEM)?;
         if count == 0 {
             return Err(EINVAL);
         }
@@ -66,15 +65,22 @@ impl Vmap {
                 }
             }
         };
-        // SAFETY: `pages` holds `count` valid pages, allocated until the
-        // mapping drops (caller); `VM_MAP` as `vmap` documents.
+        // SAFETY: `list` holds `count` valid pages, those of `pages`, which
+        // the new value owns and drops only after the unmap; `VM_MAP` as
+        // `vmap` documents.
         let addr =
-            unsafe { helpers::vmap(pages.as_mut_ptr(), count, helpers::rust_helper_vm_map, prot) };
-        // INVARIANT: A new mapping of `count` pages.
+            unsafe { helpers::vmap(list.as_mut_ptr(), count, helpers::rust_helper_vm_map, prot) };
+        // INVARIANT: A new mapping of the `count` pages of `pages`.
         Ok(Self {
             addr: NonNull::new(addr).ok_or(ENOMEM)?,
             len: count as usize * kernel::page::PAGE_SIZE,
+            pages,
         })
+    }
+
+    /// The pages the mapping maps.
+    pub(crate) fn pages(&self) -> &P {
+        &self.pages
     }
 
     /// The start of the mapping.
@@ -106,9 +112,10 @@ impl Vmap {
     }
 }
 
-impl Drop for Vmap {
+impl<P: Segments> Drop for VMap<P> {
     fn drop(&mut self) {
-        // SAFETY: From `vmap`, unmapped once (invariant).
+        // SAFETY: From `vmap`, unmapped once (invariant), before `pages`
+        // drops after this.
         unsafe { helpers::vunmap(self.addr.as_ptr()) };
     }
 }
@@ -126,15 +133,13 @@ mod tests {
         let last = b.contiguous().page(0).ok_or(EINVAL)?;
         // SAFETY: The page is ours; 8 bytes at its start.
         unsafe { last.write_raw(pat.as_ptr(), 0, 8) }?;
-        // SAFETY: `a` and `b` outlive the mapping (dropped after it).
-        let v = unsafe {
-            Vmap::new(
-                [a.contiguous(), b.contiguous()].into_iter(),
-                Caching::Cached,
-            )
-        }?;
+        let mut runs = KVec::new();
+        runs.push(a, GFP_KERNEL)?;
+        runs.push(b, GFP_KERNEL)?;
+        let v = VMap::new(runs, Caching::Cached)?;
         assert_eq!(v.len(), 3 * PAGE_SIZE);
-        // SAFETY: The mapping covers 3 pages; the third is `b`.
+        assert_eq!(v.pages().count(), 2);
+        // SAFETY: The mapping covers 3 pages; the third is `b`'s.
         let seen = unsafe {
             core::ptr::read_volatile(v.as_ptr().as_ptr().cast::<u8>().add(2 * PAGE_SIZE))
         };
@@ -142,6 +147,7 @@ mod tests {
         v.flush();
         v.invalidate();
         drop(v);
+        assert!(VMap::new(KVec::<Pages>::new(), Caching::WriteCombine).is_err());
         Ok(())
     }
 }

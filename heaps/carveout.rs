@@ -2,7 +2,7 @@
 
 //! The carveout heap: every buffer is one contiguous run of a reserved
 //! region (`rust-ion,carveout`), zeroed when the heap is created and when a
-//! buffer is freed.
+//! buffer's range drops (`pool::Range`).
 
 use super::{pool::Region, CacheMode, HeapOps, Runs};
 use kernel::{page::PAGE_SIZE, prelude::*};
@@ -39,9 +39,5 @@ impl HeapOps for CarveoutHeap {
 
     fn allocate(&self, len: usize, _mode: CacheMode) -> Result<Runs> {
         self.region.take(1, len)
-    }
-
-    fn free(&self, runs: &mut Runs, _mode: CacheMode) {
-        self.region.give_back(runs);
     }
 }

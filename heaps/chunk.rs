@@ -64,8 +64,4 @@ impl HeapOps for ChunkHeap {
             + usize::from(len & self.chunk.wrapping_sub(1) != 0);
         self.region.take(n, self.chunk)
     }
-
-    fn free(&self, runs: &mut Runs, _mode: CacheMode) {
-        self.region.give_back(runs);
-    }
 }

@@ -36,10 +36,10 @@ pub(crate) struct Node {
     /// The CMA area that `memory-region` names (cma).
     #[cfg(CONFIG_ION_RS_HEAP_CMA)]
     pub(crate) cma: Option<Area>,
-    /// The reserved region (carveout and chunk), checked to be in the
-    /// linear map and not CMA's.
+    /// The reserved region's node (carveout and chunk), checked to be in
+    /// the linear map and not CMA's; `claim` checks it all again.
     #[cfg(CONFIG_OF_RESERVED_MEM)]
-    region: Option<crate::abstractions::of::ReservedMem>,
+    region: Option<kernel::sync::aref::ARef<crate::abstractions::of::Node>>,
 }
 
 impl Node {
@@ -47,13 +47,8 @@ impl Node {
     #[cfg(any(CONFIG_ION_RS_HEAP_CARVEOUT, CONFIG_ION_RS_HEAP_CHUNK))]
     pub(crate) fn claim(self) -> Result<super::pool::Backing> {
         #[cfg(CONFIG_OF_RESERVED_MEM)]
-        if let Some(region) = self.region {
-            // SAFETY: `read` checked that the node is neither `no-map` nor
-            // `reusable`, so its region is in the linear map and not CMA's.
-            // The binding gives a rust-ion region to its heap alone, and
-            // each node is read once, at load, into one heap.
-            let pages = unsafe { crate::abstractions::of::ReservedPages::claim(region) }?;
-            return Ok(super::pool::Backing::DeviceTree(pages));
+        if let Some(np) = self.region {
+            return Ok(KBox::new(np.claim_reserved()?, GFP_KERNEL)?);
         }
         Err(ENODEV)
     }
@@ -101,8 +96,8 @@ fn read_memory(
                 return Err(not_cma);
             }
         }
-        let no_map = np.has_property(c"no-map");
-        let reusable = np.has_property(c"reusable");
+        let no_map = np.fwnode().property_present(c"no-map");
+        let reusable = np.fwnode().property_present(c"reusable");
         let rmem = np.reserved_mem().ok_or(c"not a reserved-memory region")?;
         if no_map {
             return Err(c"no-map: its pages are not in the linear map");
@@ -111,7 +106,7 @@ fn read_memory(
             return Err(c"reusable: the region belongs to CMA, not to the heap");
         }
         out.size = usize::try_from(rmem.size()).map_err(|_| c"too large")?;
-        out.region = Some(rmem);
+        out.region = Some(np.into());
         Ok(())
     }
     #[cfg(not(CONFIG_OF_RESERVED_MEM))]
@@ -133,16 +128,14 @@ pub(crate) fn nodes(compatible: &CStr) -> Result<(KVec<Node>, bool)> {
             continue;
         }
         any = true;
+        let fw = np.fwnode();
         let mut n = Node {
             node: short_name(np.full_name())?,
             memory: CString::try_from(np.full_name())?,
-            name: np
-                .read_string(c"rust-ion,name")
-                .map(CString::try_from)
-                .transpose()?,
-            id: np.read_u32(c"rust-ion,heap-id"),
+            name: fw.property_read::<CString>(c"rust-ion,name").optional(),
+            id: fw.property_read::<u32>(c"rust-ion,heap-id").optional(),
             size: 0,
-            chunk_size: np.read_u32(c"rust-ion,chunk-size").unwrap_or(0),
+            chunk_size: fw.property_read::<u32>(c"rust-ion,chunk-size").or(0),
             #[cfg(CONFIG_ION_RS_HEAP_CMA)]
             cma: None,
             #[cfg(CONFIG_OF_RESERVED_MEM)]

@@ -18,25 +18,31 @@ mod dt;
 #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
 mod page_pool;
 #[cfg(any(CONFIG_ION_RS_HEAP_CARVEOUT, CONFIG_ION_RS_HEAP_CHUNK))]
-mod pool;
+pub(crate) mod pool;
 #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
 pub(crate) mod system;
 #[cfg(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG)]
 mod system_contig;
 
+#[cfg(any(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG, CONFIG_ION_RS_HEAP_CMA))]
+use crate::abstractions::page::ContiguousPages;
 #[cfg(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG)]
 use crate::abstractions::page::ExactPages;
 #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
 use crate::abstractions::page::Pages;
 use crate::abstractions::{
     cgroup_dmem::{Charge, Region},
-    page::{Contiguous, ContiguousPages, Gfp},
+    dma::{self, MappedRun, OwnedDevice},
+    page::{Contiguous, Gfp},
+    scatterlist::Segments,
 };
 use kernel::{
-    device::Device,
+    device::{Bound, Device},
+    dma::DataDirection,
+    page::PAGE_SIZE,
     prelude::*,
     str::{CStr, CString},
-    sync::{aref::ARef, atomic::Atomic, atomic::Relaxed, Arc},
+    sync::{atomic::Atomic, atomic::Relaxed, Arc},
 };
 
 /// Where the pages of a [`Run`] come from, and so how they go back: each
@@ -248,7 +254,7 @@ pub(crate) trait HeapOps: Send + Sync {
 
     /// Has the heap's background work clean uncached runs for `dev` (which
     /// has a DMA mask), if it does any.
-    fn set_clean_device(&self, _dev: ARef<Device>) {}
+    fn set_clean_device(&self, _dev: Arc<OwnedDevice>) {}
 
     /// Writes the heap's pool statistics, if it has pools, as
     /// `heap.<name>.<key> <value>` lines.
@@ -380,7 +386,7 @@ impl Heap {
 
     /// Has the heap's background work clean uncached runs for `dev`, which
     /// has a DMA mask.
-    pub(crate) fn set_clean_device(&self, dev: ARef<Device>) {
+    pub(crate) fn set_clean_device(&self, dev: Arc<OwnedDevice>) {
         self.ops.set_clean_device(dev);
     }
 
@@ -402,8 +408,9 @@ impl Heap {
 }
 
 /// The pages of one buffer, given back to their heap on drop. The buffer
-/// owns it, and the tables of its attachments hold the buffer, so the
-/// pages outlive every table.
+/// holds it in an `Arc`, and so do the tables of its attachments and its
+/// kernel mapping, so the pages outlive every table and mapping; none of
+/// them holds the buffer, so no cycle keeps a buffer alive.
 ///
 /// # Invariants
 ///
@@ -443,6 +450,35 @@ impl Drop for Allocation {
         self.heap.bytes.add(-(self.len as i64), Relaxed);
         self.heap.buffers.add(-1, Relaxed);
     }
+}
+
+// SAFETY: The runs are this value's alone (invariant) and change only in
+// `drop`; each run owns its pages (`Run::pages`), which stay allocated until
+// the run drops.
+unsafe impl Segments for Allocation {
+    fn count(&self) -> usize {
+        self.runs.len()
+    }
+
+    fn segment(&self, i: usize) -> Option<Contiguous<'_>> {
+        self.runs.get(i).map(Run::pages)
+    }
+}
+
+/// Writes `run` back from the CPU caches for `dev`, without changing its
+/// contents: a map and an unmap towards the device, in pieces no larger
+/// than `dev` maps at once, so that it also works where the DMA API
+/// bounces (swiotlb).
+pub(crate) fn write_back(dev: &Device<Bound>, run: Contiguous<'_>) -> Result {
+    let seg = core::cmp::max(PAGE_SIZE, dma::max_mapping_size(dev) & !(PAGE_SIZE - 1));
+    let mut off = 0;
+    while off < run.len() {
+        let size = core::cmp::min(seg, run.len() - off);
+        let piece = run.slice(off, size).ok_or(EINVAL)?;
+        drop(MappedRun::new(dev, piece, DataDirection::ToDevice)?);
+        off += size;
+    }
+    Ok(())
 }
 
 /// The system heap alone (for the KUnit suites, which run before init).

@@ -31,19 +31,18 @@
 use super::{CacheMode, Run, Source};
 use crate::{
     abstractions::{
-        dma,
+        dma::OwnedDevice,
         page::{ContiguousPages, Pages},
-        shrinker::Shrinker,
+        shrinker::{Count, Scan, ShrinkControl, Shrinker},
         workqueue::{flush_delayed, system_dfl},
     },
     stats::Relaxed,
 };
 use core::fmt;
 use kernel::{
-    device::Device,
     new_spinlock,
     prelude::*,
-    sync::{aref::ARef, atomic::Atomic, Arc, SetOnce, SpinLock},
+    sync::{atomic::Atomic, Arc, SetOnce, SpinLock},
     workqueue::{impl_has_delayed_work, new_delayed_work, DelayedWork, WorkItem},
 };
 
@@ -104,7 +103,7 @@ pub(crate) struct Pools {
     misses: [Atomic<i64>; NPOOLS],
     /// The device that uncached runs are cleaned for; until it is set they
     /// are cleaned at allocation, as runs from elsewhere are.
-    clean_dev: SetOnce<ARef<Device>>,
+    clean_dev: SetOnce<Arc<OwnedDevice>>,
 }
 
 impl_has_delayed_work! {
@@ -127,7 +126,7 @@ impl WorkItem for Pools {
                 && this
                     .clean_dev
                     .as_ref()
-                    .is_some_and(|dev| dma::write_back(dev, pages.contiguous()).is_ok());
+                    .is_some_and(|dev| super::write_back(dev.device(), pages.contiguous()).is_ok());
             let order = order_of(i);
             let mut l = this.lists.lock();
             l.zeroing[i] -= 1;
@@ -181,7 +180,7 @@ impl Pools {
 
     /// Has the zeroer clean uncached runs for `dev` (which has a DMA mask)
     /// from now on. Only the first device set counts.
-    pub(crate) fn set_clean_device(&self, dev: ARef<Device>) {
+    pub(crate) fn set_clean_device(&self, dev: Arc<OwnedDevice>) {
         self.clean_dev.populate(dev);
     }
 
@@ -336,13 +335,16 @@ impl PinnedDrop for Pools {
 }
 
 /// The shrinker (registered by the owner, which drops it before the pools)
-/// counts and frees pages.
+/// counts and frees pages, of any node.
 impl Shrinker for Pools {
-    fn count(&self) -> usize {
-        Pools::count(self)
+    fn count(&self, _sc: &ShrinkControl<'_>) -> Count {
+        match Pools::count(self) {
+            0 => Count::Empty,
+            n => Count::Objects(n),
+        }
     }
 
-    fn scan(&self, nr: usize) -> usize {
-        self.shrink(nr)
+    fn scan(&self, sc: &ShrinkControl<'_>) -> Scan {
+        Scan::Freed(self.shrink(sc.nr_to_scan()))
     }
 }

@@ -8,6 +8,10 @@
 //! a board without one, is carved out of the default CMA area at load
 //! (module parameter `carveout_cma_mb`). It never points at arbitrary
 //! physical memory.
+//!
+//! Free space reads as zero, by construction: the region is zeroed when it
+//! is made, and a [`Range`] zeroes itself as it drops, before genalloc
+//! takes it back. No path can give a range back with the last owner's data.
 
 use super::{Run, Runs, Source};
 use crate::abstractions::{
@@ -16,31 +20,28 @@ use crate::abstractions::{
 };
 use kernel::{prelude::*, sync::Arc};
 
-/// Where a region's memory came from. Each kind gives its memory back as
-/// it drops: CMA pages go back to their area, a reserved-memory node stays
-/// reserved.
-pub(crate) enum Backing {
-    /// A `reserved-memory` node's region.
-    #[cfg(CONFIG_OF_RESERVED_MEM)]
-    DeviceTree(crate::abstractions::of::ReservedPages),
-    /// Pages carved out of a CMA area.
-    #[cfg(CONFIG_CMA)]
-    Cma(crate::abstractions::cma::CmaPages),
-}
+/// Where a region's memory came from: a `reserved-memory` node's pages
+/// (which stay reserved) or pages carved out of a CMA area (which go back
+/// to it as they drop).
+pub(crate) type Backing = KBox<dyn ContiguousPages + Send + Sync>;
 
-impl ContiguousPages for Backing {
-    fn contiguous(&self) -> Contiguous<'_> {
-        match self {
-            #[cfg(CONFIG_OF_RESERVED_MEM)]
-            Backing::DeviceTree(p) => p.contiguous(),
-            #[cfg(CONFIG_CMA)]
-            Backing::Cma(p) => p.contiguous(),
-        }
+/// A range of a region, zeroed and given back to it on drop.
+pub(crate) struct Range(Allocation<Backing>);
+
+impl Range {
+    /// The pages of the range.
+    pub(crate) fn contiguous(&self) -> Contiguous<'_> {
+        self.0.contiguous()
     }
 }
 
-/// A range of a region, given back to it on drop.
-pub(crate) type Range = Allocation<Backing>;
+impl Drop for Range {
+    /// Zeroes the range before genalloc takes it back (the allocation drops
+    /// after this), so that free space reads as zero.
+    fn drop(&mut self) {
+        self.0.zero();
+    }
+}
 
 /// A gen_pool over one physically contiguous region with struct pages.
 ///
@@ -55,7 +56,8 @@ impl Region {
     /// A region over `backing`, zeroed, in granules of `1 << order` bytes.
     pub(crate) fn new(mut backing: Backing, order: u32) -> Result<Self> {
         backing.zero();
-        // INVARIANT: zeroed just now, and nothing is allocated yet.
+        // INVARIANT: zeroed just now, and nothing is allocated yet; every
+        // range zeroes itself before it is free again.
         Ok(Self {
             pool: GenPool::new(backing, order)?,
         })
@@ -68,7 +70,7 @@ impl Region {
         {
             let area = crate::abstractions::cma::Area::default_area().ok_or(ENODEV)?;
             let pages = area.alloc(bytes / kernel::page::PAGE_SIZE, 0)?;
-            Self::new(Backing::Cma(pages), order)
+            Self::new(KBox::new(pages, GFP_KERNEL)?, order)
         }
         #[cfg(not(CONFIG_CMA))]
         {
@@ -84,36 +86,15 @@ impl Region {
     /// `count` runs of `size` bytes each, each contiguous: the carveout
     /// heap takes one run of the whole length, the chunk heap one per
     /// chunk. `ENOMEM` with nothing taken if the region cannot give them
-    /// all.
+    /// all (the runs taken so far drop, zeroed, back to the region).
     pub(crate) fn take(&self, count: usize, size: usize) -> Result<Runs> {
         let mut runs = Runs::with_capacity(count, GFP_KERNEL)?;
         for _ in 0..count {
-            let Some(range) = self.pool.alloc(size) else {
-                self.give_back(&mut runs);
-                return Err(ENOMEM);
-            };
-            // Never fails: there is capacity for all `count`. If it did, the
-            // range would go back unzeroed, so zero it first.
-            if let Err(e) = runs.push_within_capacity(Run::new(Source::Region(range))) {
-                self.give_back_run(e.0);
-                self.give_back(&mut runs);
-                return Err(ENOMEM);
-            }
+            let range = Range(self.pool.alloc(size).ok_or(ENOMEM)?);
+            // Never fails: there is capacity for all `count`.
+            runs.push_within_capacity(Run::new(Source::Region(range)))
+                .map_err(|_| ENOMEM)?;
         }
         Ok(runs)
-    }
-
-    /// Gives one run back, zeroed (invariant: free space reads as zero).
-    fn give_back_run(&self, run: Run) {
-        if let Source::Region(mut range) = run.source {
-            range.zero();
-        }
-    }
-
-    /// Gives back every run of `runs`, zeroed, leaving it empty.
-    pub(crate) fn give_back(&self, runs: &mut Runs) {
-        for r in runs.drain_all() {
-            self.give_back_run(r);
-        }
     }
 }

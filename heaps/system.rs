@@ -5,16 +5,12 @@
 
 use super::{page_pool::Pools, Account, CacheMode, HeapOps, Run, Runs, Source};
 use crate::abstractions::{
+    dma::OwnedDevice,
     page::{totalram_pages, Gfp, Pages},
     shrinker,
 };
 use core::fmt;
-use kernel::{
-    device::Device,
-    page::PAGE_SIZE,
-    prelude::*,
-    sync::{aref::ARef, Arc},
-};
+use kernel::{page::PAGE_SIZE, prelude::*, sync::Arc};
 
 /// The orders the heap allocates in, largest first (1 MiB, 64 KiB and 4 KiB
 /// with 4 KiB pages).
@@ -178,7 +174,7 @@ impl HeapOps for SystemHeap {
         self.pools().write_stats(f, name)
     }
 
-    fn set_clean_device(&self, dev: ARef<Device>) {
+    fn set_clean_device(&self, dev: Arc<OwnedDevice>) {
         self.pools().set_clean_device(dev);
     }
 }
