@@ -121,7 +121,11 @@ impl Drop for Region {
 pub(crate) struct Charge {
     #[cfg(CONFIG_CGROUP_DMEM)]
     pool: *mut helpers::DmemCgroupPoolState,
+    #[cfg(CONFIG_CGROUP_DMEM)]
     size: u64,
+    /// Never built without the controller.
+    #[cfg(not(CONFIG_CGROUP_DMEM))]
+    _never: core::convert::Infallible,
 }
 
 // SAFETY: Uncharging is lockless (a page counter) and allowed from any
@@ -132,6 +136,7 @@ unsafe impl Sync for Charge {}
 
 impl Charge {
     /// The bytes charged.
+    #[cfg(all(CONFIG_CGROUP_DMEM, CONFIG_KUNIT = "y"))]
     pub(crate) fn size(&self) -> u64 {
         self.size
     }

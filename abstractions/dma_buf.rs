@@ -225,6 +225,7 @@ impl<T: Exporter> Attachment<T> {
     }
 
     /// The importer's device.
+    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn device(&self) -> &Device {
         &self.dev
     }
@@ -238,6 +239,7 @@ impl<T: Exporter> Attachment<T> {
     }
 
     /// Whether the attachment is mapped.
+    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn is_mapped(&self) -> bool {
         self.with_mappings(|_| ()) > 0
     }
@@ -276,6 +278,7 @@ unsafe impl<T: Exporter> AlwaysRefCounted for DmaBuf<T> {
 
 impl<T: Exporter> DmaBuf<T> {
     /// The C `struct dma_buf`.
+    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn as_raw(&self) -> *mut bindings::dma_buf {
         self.0.get()
     }
@@ -300,6 +303,7 @@ impl<T: Exporter> DmaBuf<T> {
     }
 
     /// The buffer the dma-buf exports.
+    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn exporter(&self) -> &T {
         // SAFETY: The dma-buf is live and ours (invariant): its state stays
         // until release, which the reference behind the borrow delays.
@@ -307,6 +311,7 @@ impl<T: Exporter> DmaBuf<T> {
     }
 
     /// The exporter name that the dma-buf reports (`exp_name`).
+    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn exp_name(&self) -> &CStr {
         // SAFETY: The dma-buf is live (invariant); `exp_name` is the
         // buffer's ([`Exporter::exp_name`]), alive until release.

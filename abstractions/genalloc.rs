@@ -26,7 +26,6 @@ use kernel::{bindings, page::PAGE_SIZE, prelude::*, sync::Arc};
 /// left (each holds an `Arc` of the pool).
 pub(crate) struct GenPool<B: ContiguousPages> {
     raw: NonNull<helpers::GenPool>,
-    order: u32,
     backing: B,
 }
 
@@ -65,24 +64,12 @@ impl<B: ContiguousPages> GenPool<B> {
             return Err(Error::from_errno(r));
         }
         // INVARIANT: The pool manages exactly the backing's range.
-        Ok(Arc::new(
-            Self {
-                raw,
-                order,
-                backing,
-            },
-            GFP_KERNEL,
-        )?)
+        Ok(Arc::new(Self { raw, backing }, GFP_KERNEL)?)
     }
 
     /// The size of the pool in bytes.
     pub(crate) fn size(&self) -> usize {
         self.backing.contiguous().len()
-    }
-
-    /// The granule of the pool in bytes.
-    pub(crate) fn granule(&self) -> usize {
-        1 << self.order
     }
 
     /// `size` contiguous bytes from the pool (rounded up to whole pages;
@@ -188,7 +175,7 @@ mod tests {
         let backing = Pages::alloc(3, Gfp::KERNEL | Gfp::ZERO)?;
         let base = backing.contiguous().phys();
         let pool = GenPool::new(backing, PAGE_SIZE.trailing_zeros())?;
-        assert_eq!((pool.size(), pool.granule()), (8 * PAGE_SIZE, PAGE_SIZE));
+        assert_eq!(pool.size(), 8 * PAGE_SIZE);
         assert!(pool.alloc(0).is_none());
         let a = pool.alloc(4 * PAGE_SIZE).ok_or(ENOMEM)?;
         let b = pool.alloc(4 * PAGE_SIZE).ok_or(ENOMEM)?;

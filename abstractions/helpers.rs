@@ -12,7 +12,7 @@
 #![allow(improper_ctypes)]
 
 use kernel::bindings::{
-    device, dma_addr_t, dma_data_direction, gfp_t, kunit, page, pgprot_t, phys_addr_t, scatterlist,
+    device, dma_addr_t, dma_data_direction, gfp_t, page, pgprot_t, phys_addr_t, scatterlist,
     sg_table,
 };
 use kernel::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
@@ -36,6 +36,7 @@ extern "C" {
     pub(crate) fn rust_helper_dev_has_dma_ops(dev: *mut device) -> bool;
     pub(crate) fn rust_helper_dma_need_sync(dev: *mut device, addr: dma_addr_t) -> bool;
     pub(crate) fn rust_helper_dma_to_phys(dev: *mut device, addr: dma_addr_t) -> phys_addr_t;
+    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn rust_helper_is_swiotlb_force_bounce(dev: *mut device) -> bool;
 
     pub(crate) fn rust_helper_sg_set_page(
@@ -69,11 +70,16 @@ extern "C" {
     pub(crate) fn rust_helper_page_kernel() -> pgprot_t;
     pub(crate) fn rust_helper_invalidate_kernel_vmap_range(vaddr: *mut c_void, size: c_int);
     pub(crate) fn rust_helper_flush_kernel_vmap_range(vaddr: *mut c_void, size: c_int);
+    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn rust_helper_phys_to_virt(addr: phys_addr_t) -> *mut c_void;
 
     pub(crate) fn rust_helper_gen_pool_alloc(pool: *mut GenPool, size: usize) -> c_ulong;
     pub(crate) fn rust_helper_dev_get_cma_area(dev: *mut device) -> *mut Cma;
-    pub(crate) fn rust_helper_kunit_mark_skipped(test: *mut kunit, why: *const c_char);
+    #[cfg(CONFIG_KUNIT = "y")]
+    pub(crate) fn rust_helper_kunit_mark_skipped(
+        test: *mut kernel::bindings::kunit,
+        why: *const c_char,
+    );
 }
 
 /// `struct gen_pool`, used by pointer only.
@@ -89,6 +95,7 @@ pub(crate) struct Cma {
 }
 
 /// `struct dma_heap`, used by pointer only.
+#[cfg(CONFIG_DMABUF_HEAPS)]
 #[repr(C)]
 pub(crate) struct DmaHeap {
     _opaque: [u8; 0],
@@ -96,6 +103,7 @@ pub(crate) struct DmaHeap {
 
 /// `struct dma_heap_ops` (`include/linux/dma-heap.h`);
 /// `ion_helpers.c` checks its layout at build time.
+#[cfg(CONFIG_DMABUF_HEAPS)]
 #[repr(C)]
 pub(crate) struct DmaHeapOps {
     pub(crate) allocate: Option<
@@ -110,6 +118,7 @@ pub(crate) struct DmaHeapOps {
 
 /// `struct dma_heap_export_info` (`include/linux/dma-heap.h`);
 /// `ion_helpers.c` checks its layout at build time.
+#[cfg(CONFIG_DMABUF_HEAPS)]
 #[repr(C)]
 pub(crate) struct DmaHeapExportInfo {
     pub(crate) name: *const c_char,
@@ -194,6 +203,7 @@ extern "C" {
     ) -> *mut ReservedMem;
 }
 
+#[cfg(CONFIG_DMABUF_HEAPS)]
 extern "C" {
     pub(crate) fn kern_path(
         name: *const c_char,

@@ -21,9 +21,12 @@ pub(crate) mod dma;
 pub(crate) mod dma_buf;
 #[cfg(CONFIG_DMABUF_HEAPS)]
 pub(crate) mod dma_heap;
+/// Path lookups: the dma-heap face's name check uses them.
+#[cfg(CONFIG_DMABUF_HEAPS)]
 pub(crate) mod fs;
 pub(crate) mod genalloc;
 pub(crate) mod helpers;
+#[cfg(CONFIG_KUNIT = "y")]
 pub(crate) mod kunit;
 pub(crate) mod mm;
 #[cfg(CONFIG_OF)]

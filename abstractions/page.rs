@@ -78,6 +78,7 @@ impl Gfp {
     }
 
     /// Whether every flag of `other` is set in `self`.
+    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn contains(self, other: Self) -> bool {
         self.0 & other.0 == other.0
     }

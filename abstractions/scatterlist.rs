@@ -30,7 +30,6 @@ use kernel::{
     device::{Bound, Device},
     dma::{attrs, Attrs, DataDirection},
     error::to_result,
-    page::PAGE_SIZE,
     prelude::*,
     sync::aref::ARef,
     types::Opaque,
@@ -132,6 +131,7 @@ impl<P: Segments> SgTable<P> {
     }
 
     /// The runs the table describes.
+    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn pages(&self) -> &P {
         &self.pages
     }
@@ -142,6 +142,7 @@ impl<P: Segments> SgTable<P> {
     }
 
     /// Total length in bytes.
+    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn len(&self) -> usize {
         self.entries().map(|e| e.len()).sum()
     }
@@ -346,6 +347,7 @@ impl<P: Segments> Drop for MappedSgTable<'_, P> {
 mod tests {
     use super::super::page::{Gfp, Pages};
     use super::*;
+    use kernel::page::PAGE_SIZE;
 
     fn runs(orders: &[u32]) -> Result<KVec<Pages>> {
         let mut v = KVec::new();

@@ -23,12 +23,14 @@ pub(crate) struct ShrinkControl<'a> {
 impl ShrinkControl<'_> {
     /// The NUMA node being reclaimed (a shrinker that is not NUMA-aware is
     /// asked for node 0 only).
+    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn nid(&self) -> i32 {
         self.raw.nid
     }
 
     /// The allocation flags of the reclaim (`gfp_mask`): what the freeing
     /// may do, such as whether it may enter the file system.
+    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn gfp(&self) -> bindings::gfp_t {
         self.raw.gfp_mask
     }

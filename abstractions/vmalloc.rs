@@ -26,11 +26,12 @@ pub(crate) enum Caching {
 /// # Invariants
 ///
 /// `addr` was returned by `vmap` for the `len` bytes of the runs of `pages`,
-/// in order, and is unmapped exactly once, on drop, before `pages` drops.
+/// in order, and is unmapped exactly once, on drop, before `_pages` drops.
 pub(crate) struct VMap<P: Segments> {
     addr: NonNull<c_void>,
     len: usize,
-    pages: P,
+    /// Kept for its drop, after the unmap.
+    _pages: P,
 }
 
 // SAFETY: A kernel mapping may be used and unmapped from any thread; the
@@ -74,13 +75,14 @@ impl<P: Segments> VMap<P> {
         Ok(Self {
             addr: NonNull::new(addr).ok_or(ENOMEM)?,
             len: count as usize * kernel::page::PAGE_SIZE,
-            pages,
+            _pages: pages,
         })
     }
 
     /// The pages the mapping maps.
+    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn pages(&self) -> &P {
-        &self.pages
+        &self._pages
     }
 
     /// The start of the mapping.

@@ -171,7 +171,8 @@ impl CacheMode {
         }
     }
 
-    /// ALLOC's flags for the mode.
+    /// ALLOC's flags for the mode (the dma-heap face's nodes have a mode).
+    #[cfg(CONFIG_DMABUF_HEAPS)]
     pub(crate) fn flags(self) -> u32 {
         match self {
             Self::Cached => crate::uapi::ION_FLAG_CACHED,

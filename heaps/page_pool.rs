@@ -50,7 +50,7 @@ use kernel::{
 /// single pages, which go straight back to the page allocator. Its per-CPU
 /// lists hand a page back as fast as a pool would, without our lock, and
 /// the page is zeroed inline either way.
-const ORDERS: [u32; 2] = [8, 4];
+const ORDERS: [u32; 2] = [super::system::ORDERS[0], super::system::ORDERS[1]];
 
 const NPOOLS: usize = 2 * ORDERS.len();
 
@@ -344,7 +344,13 @@ impl Shrinker for Pools {
         }
     }
 
+    /// Whole runs go, so a scan frees at least one run while any page is
+    /// pooled: nothing freed means the pools are empty, and reclaim need
+    /// not ask again this round.
     fn scan(&self, sc: &ShrinkControl<'_>) -> Scan {
-        Scan::Freed(self.shrink(sc.nr_to_scan()))
+        match self.shrink(sc.nr_to_scan()) {
+            0 => Scan::Stop,
+            n => Scan::Freed(n),
+        }
     }
 }
