@@ -6,7 +6,7 @@ use kernel::prelude::*;
 
 #[kunit_tests(rust_ion_sizes)]
 mod sizes {
-    use crate::heaps::system::{max_alloc_for, order_for};
+    use crate::heaps::system::{max_alloc_for, order_for, order_of, ORDERS};
     use crate::page_align;
     use kernel::{page::PAGE_SIZE, prelude::*};
 
@@ -32,20 +32,33 @@ mod sizes {
         assert_eq!(page_align(u64::MAX - PAGE_SIZE as u64 + 2), Err(EINVAL));
     }
 
+    /// The orders are 1 MiB, 64 KiB and a page, in pages of this kernel.
+    #[test]
+    fn orders_are_sizes_not_numbers() {
+        assert_eq!(PAGE_SIZE << ORDERS[0], kernel::sizes::SZ_1M);
+        assert_eq!(PAGE_SIZE << ORDERS[1], kernel::sizes::SZ_64K);
+        assert_eq!(ORDERS[2], 0);
+        assert_eq!(order_of(PAGE_SIZE), 0);
+        assert_eq!(order_of(PAGE_SIZE / 2), 0);
+        assert_eq!(order_of(PAGE_SIZE << 3), 3);
+    }
+
     #[test]
     fn order_picks_largest_that_fits() {
-        assert_eq!(order_for(PAGE_SIZE << 8, 8), Some(8));
-        assert_eq!(order_for((PAGE_SIZE << 8) - PAGE_SIZE, 8), Some(4));
-        assert_eq!(order_for((PAGE_SIZE << 4) - PAGE_SIZE, 8), Some(0));
-        assert_eq!(order_for(PAGE_SIZE, 8), Some(0));
-        assert_eq!(order_for(PAGE_SIZE - 1, 8), None);
-        assert_eq!(order_for(0, 8), None);
+        let (big, mid) = (ORDERS[0], ORDERS[1]);
+        assert_eq!(order_for(PAGE_SIZE << big, big), Some(big));
+        assert_eq!(order_for((PAGE_SIZE << big) - PAGE_SIZE, big), Some(mid));
+        assert_eq!(order_for((PAGE_SIZE << mid) - PAGE_SIZE, big), Some(0));
+        assert_eq!(order_for(PAGE_SIZE, big), Some(0));
+        assert_eq!(order_for(PAGE_SIZE - 1, big), None);
+        assert_eq!(order_for(0, big), None);
     }
 
     #[test]
     fn order_never_goes_back_up() {
-        assert_eq!(order_for(PAGE_SIZE << 9, 4), Some(4));
-        assert_eq!(order_for(PAGE_SIZE << 9, 3), Some(0));
+        let (big, mid) = (ORDERS[0], ORDERS[1]);
+        assert_eq!(order_for(PAGE_SIZE << (big + 1), mid), Some(mid));
+        assert_eq!(order_for(PAGE_SIZE << (big + 1), mid - 1), Some(0));
     }
 
     /// Module parameters in MiB become bytes, or `EINVAL` where a `usize`
@@ -158,7 +171,7 @@ mod buffer {
     /// The same buffers from a heap that does not charge are pooled.
     #[test]
     fn charging_heap_bypasses_its_pools() -> Result {
-        let len = 2 * (PAGE_SIZE << 8);
+        let len = 2 * kernel::sizes::SZ_1M;
         for (account, pooled) in [
             (heaps::Account::Off, len / PAGE_SIZE),
             (heaps::Account::Memcg, 0),
@@ -182,9 +195,10 @@ mod buffer {
         // Direct: a 1 MiB run is larger than one swiotlb mapping may be.
         let dev = TestDev::direct()?;
         let heap = system_heap()?;
-        let len = (PAGE_SIZE << 8) + (PAGE_SIZE << 4) + PAGE_SIZE;
+        let (m, k) = (kernel::sizes::SZ_1M, kernel::sizes::SZ_64K);
+        let len = m + k + PAGE_SIZE;
         let buf = Buffer::new(&heap, len, ION_FLAG_CACHED)?;
-        let want = [PAGE_SIZE << 8, PAGE_SIZE << 4, PAGE_SIZE];
+        let want = [m, k, PAGE_SIZE];
         let bidi = DataDirection::Bidirectional;
         let mut seen = [false; 4];
         {
@@ -309,7 +323,7 @@ mod buffer {
     #[test]
     fn vmap_sees_the_pages() -> Result {
         let heap = system_heap()?;
-        let len = (PAGE_SIZE << 4) + PAGE_SIZE;
+        let len = kernel::sizes::SZ_64K + PAGE_SIZE;
         let buf = exported(&heap, len, ION_FLAG_CACHED)?;
         let v0 = counter(&stats::VMAPS);
         let run = {

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The system heap: zeroed pages from the page allocator, in orders 8, 4
-//! and 0 (1 MiB, 64 KiB and 4 KiB with 4 KiB pages).
+//! The system heap: zeroed pages from the page allocator, in blocks of
+//! 1 MiB, 64 KiB and one page, whatever the page size: orders 8, 4 and 0
+//! with 4 KiB pages, 6, 2 and 0 with 16 KiB pages.
 
 use super::{page_pool::Pools, Account, CacheMode, HeapOps, Run, Runs, Source};
 use crate::abstractions::{
@@ -10,11 +11,25 @@ use crate::abstractions::{
     shrinker,
 };
 use core::fmt;
-use kernel::{page::PAGE_SIZE, prelude::*, sync::Arc};
+use kernel::{
+    page::PAGE_SIZE,
+    prelude::*,
+    sizes::{SZ_1M, SZ_64K},
+    sync::Arc,
+};
 
-/// The orders the heap allocates in, largest first (1 MiB, 64 KiB and 4 KiB
-/// with 4 KiB pages).
-pub(crate) const ORDERS: [u32; 3] = [8, 4, 0];
+/// The order of a block of `bytes` (a power of two): how many times a page
+/// it is, as a power of two; 0 for a page or less.
+pub(crate) const fn order_of(bytes: usize) -> u32 {
+    bytes
+        .trailing_zeros()
+        .saturating_sub(PAGE_SIZE.trailing_zeros())
+}
+
+/// The orders the heap allocates in, largest first: 1 MiB, 64 KiB and one
+/// page, from the sizes and the page size, not fixed numbers (a kernel with
+/// 64 KiB pages has the last two equal, which changes nothing).
+pub(crate) const ORDERS: [u32; 3] = [order_of(SZ_1M), order_of(SZ_64K), 0];
 
 /// The largest order in [`ORDERS`] that fits in `remaining` bytes and is not
 /// above `max_order`, or `None` when nothing fits (less than a page left).
@@ -55,6 +70,7 @@ pub(crate) struct PoolConfig {
     pub(crate) zero_on_alloc: bool,
 }
 
+#[cfg(CONFIG_ION_RS_KUNIT_TEST)]
 impl PoolConfig {
     pub(crate) const DEFAULT: Self = Self {
         max_bytes: 64 * kernel::sizes::SZ_1M,

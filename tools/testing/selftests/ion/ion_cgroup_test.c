@@ -312,7 +312,7 @@ TEST_F(cg, memcg_a_frees_b_allocates_each_pays_its_own)
 	ASSERT_EQ(1, ion_stat("mem_accounting"));
 	ASSERT_LE(0, id);
 	ASSERT_EQ(0, ion_write_file("/sys/kernel/debug/ion/drain_pools", "1"));
-	hits = ion_stat("heap.ion_system_heap.pool.cached.order8.hits");
+	hits = ion_pool_stat("cached", SZ_1M, "hits");
 	for (int face = FACE_ION; face <= FACE_DMA_HEAP; face++) {
 		ASSERT_EQ(0, cg_enter("ion_a"));
 		a0 = mem_now("ion_a");
@@ -332,7 +332,7 @@ TEST_F(cg, memcg_a_frees_b_allocates_each_pays_its_own)
 		close(fd);
 		EXPECT_TRUE(NEAR(mem_now("ion_b"), b0));
 	}
-	EXPECT_EQ(hits, ion_stat("heap.ion_system_heap.pool.cached.order8.hits"));
+	EXPECT_EQ(hits, ion_pool_stat("cached", SZ_1M, "hits"));
 }
 
 /* Heap @i's dmem region (heap.<name>.dmem) into @region; 0, or -1 if none. */

@@ -15,7 +15,6 @@
 #include "kselftest.h"
 #include "ion_util.h"
 
-#define SZ_4K 4096UL
 #define DBG "/sys/kernel/debug/"
 #define TIMES 1000000000L
 
@@ -127,14 +126,14 @@ struct counts {
 static void one(int ion, int card, const struct ion_heap_data *h, uint32_t flags,
 		uint64_t *r, struct counts *c)
 {
-	size_t len = SZ_4K << (ion_rand(r) % 9);
+	size_t len = ION_PAGE << (ion_rand(r) % 9);
 	long long max = ion_heap_stat(ion, h->heap_id, "max_alloc");
 	uint32_t handle = 0;
 	int fd, e, imported = 0;
 	uint8_t *p;
 
 	if (max > 0 && len > (size_t)max / 4)
-		len = SZ_4K;
+		len = ION_PAGE;
 	c->loops++;
 	inject(1);
 	fd = ion_alloc(ion, len, 1U << h->heap_id, flags);

@@ -16,7 +16,6 @@
 #include "kselftest.h"
 #include "ion_util.h"
 
-#define SZ_4K 4096UL
 #define MAX_LIVE 16
 
 static uint64_t r;
@@ -44,13 +43,14 @@ enum access { NO, YES, UNKNOWN };
 static enum access can(const void *ptr, size_t n, int write)
 {
 	uintptr_t p = (uintptr_t)ptr, rw = (uintptr_t)page_rw, ro = (uintptr_t)page_ro;
+	uintptr_t pg = ION_PAGE;
 
-	if (p >= rw && p < rw + SZ_4K)
-		return p + n <= rw + SZ_4K ? YES : (write ? NO : p + n <= ro + SZ_4K ? YES : NO);
-	if (p >= ro && p < ro + SZ_4K)
-		return !write && p + n <= ro + SZ_4K ? YES : NO;
+	if (p >= rw && p < rw + pg)
+		return p + n <= rw + pg ? YES : (write ? NO : p + n <= ro + pg ? YES : NO);
+	if (p >= ro && p < ro + pg)
+		return !write && p + n <= ro + pg ? YES : NO;
 	/* NULL, 8 and the kernel's half; the page after page_ro is unmapped. */
-	if (p < SZ_4K || p >= ~(uintptr_t)0 - 4095 || (p >= ro + SZ_4K && p < ro + 2 * SZ_4K))
+	if (p < pg || p >= ~(uintptr_t)0 - (pg - 1) || (p >= ro + pg && p < ro + 2 * pg))
 		return NO;
 	return UNKNOWN;
 }
@@ -92,13 +92,13 @@ static void *pick_ptr(size_t size, int *good)
 		return (void *)8;
 	case 2:
 		/* kernel */
-		return (void *)(~(uintptr_t)0 - 4095);
+		return (void *)(~(uintptr_t)0 - (ION_PAGE - 1));
 	case 3:
 		/* not writable */
 		return page_ro;
 	case 4:
 		/* runs off the end */
-		return edge + SZ_4K - size / 2;
+		return edge + ION_PAGE - size / 2;
 	case 5:
 		/* anything */
 		return (void *)(uintptr_t)ion_rand(&r);
@@ -119,7 +119,7 @@ static void random_bytes(void *p, size_t n)
 static void keep(int fd, size_t len)
 {
 	if (nlive < MAX_LIVE) {
-		live_len[nlive] = (len + SZ_4K - 1) & ~(SZ_4K - 1);
+		live_len[nlive] = (len + ION_PAGE - 1) & ~(ION_PAGE - 1);
 		live[nlive++] = fd;
 		return;
 	}
@@ -192,7 +192,7 @@ static void fuzz_query(int ion)
 			q->cnt %= 32;
 			break;
 		case 2:
-			q->heaps = (uintptr_t)edge + SZ_4K - 60;
+			q->heaps = (uintptr_t)edge + ION_PAGE - 60;
 			break;
 		}
 	}
@@ -317,11 +317,11 @@ static void fuzz_buf(void)
 		cmd = _IOC(ion_rand(&r) % 4, 'b', ion_rand(&r) % 8, ion_rand(&r) % 64);
 		break;
 	case 6: {
-		size_t len = (ion_rand(&r) % 8) * SZ_4K + (ion_rand(&r) % 2);
-		off_t off = (ion_rand(&r) % 8) * SZ_4K;
+		size_t len = (ion_rand(&r) % 8) * ION_PAGE + (ion_rand(&r) % 2);
+		off_t off = (ion_rand(&r) % 8) * ION_PAGE;
 		int prot = ion_rand(&r) % 2 ? PROT_READ : PROT_READ | PROT_WRITE;
 		int flags = ion_rand(&r) % 4 ? MAP_SHARED : MAP_PRIVATE;
-		size_t pages = (len + SZ_4K - 1) & ~(SZ_4K - 1);
+		size_t pages = (len + ION_PAGE - 1) & ~(ION_PAGE - 1);
 		void *p = mmap(NULL, len, prot, flags, fd, off);
 		/* Shared, not empty, and inside the buffer. */
 		int valid = flags == MAP_SHARED && len && off + pages <= live_len[k];
@@ -350,13 +350,14 @@ int main(void)
 	ion = open("/dev/ion", O_RDWR | O_CLOEXEC);
 	if (ion < 0)
 		ksft_exit_fail_msg("open /dev/ion: %s\n", strerror(errno));
-	page_rw = mmap(NULL, 3 * SZ_4K, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	page_rw = mmap(NULL, 3 * ION_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
 	if (page_rw == MAP_FAILED)
 		ksft_exit_fail_perror("mmap");
-	page_ro = page_rw + SZ_4K;
-	edge = page_rw + SZ_4K;	/* the page after it is unmapped */
-	mprotect(page_ro, SZ_4K, PROT_READ);
-	munmap(page_rw + 2 * SZ_4K, SZ_4K);
+	page_ro = page_rw + ION_PAGE;
+	edge = page_rw + ION_PAGE;	/* the page after it is unmapped */
+	mprotect(page_ro, ION_PAGE, PROT_READ);
+	munmap(page_rw + 2 * ION_PAGE, ION_PAGE);
 	{
 		struct ion_heap_data h[ION_NUM_HEAP_IDS];
 		int nh = ion_query(ion, h, ION_NUM_HEAP_IDS);
@@ -370,11 +371,11 @@ int main(void)
 		ksft_exit_fail_msg("no system heap\n");
 	/* The buffers to fuzz: without them the buffer half fuzzes nothing. */
 	for (int i = 0; i < 4; i++) {
-		int fd = ion_alloc(ion, SZ_4K << i, 1U << sys, i % 2);
+		int fd = ion_alloc(ion, ION_PAGE << i, 1U << sys, i % 2);
 
 		if (fd < 0)
-			ksft_exit_fail_msg("ALLOC %lu: %s\n", SZ_4K << i, strerror(-fd));
-		keep(fd, SZ_4K << i);
+			ksft_exit_fail_msg("ALLOC %zu: %s\n", ION_PAGE << i, strerror(-fd));
+		keep(fd, ION_PAGE << i);
 	}
 	for (long i = 0; i < n; i++) {
 		switch (ion_rand(&r) % 6) {

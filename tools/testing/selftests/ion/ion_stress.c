@@ -22,7 +22,6 @@
 #include "kselftest.h"
 #include "ion_util.h"
 
-#define SZ_4K 4096UL
 #define SECRET 0xa5
 /*
  * A bounded heap may say ENOMEM only when it is at least this full, counted
@@ -73,12 +72,12 @@ static size_t pick_len(uint64_t *r, const struct ion_heap_data *h)
 	/* Leave room for the other threads on a small region. */
 	if (max > 0 && (size_t)max / 16 < cap)
 		cap = (size_t)max / 16;
-	if (cap < SZ_4K)
-		cap = SZ_4K;
+	if (cap < ION_PAGE)
+		cap = ION_PAGE;
 	/* Log-uniform from 4 KiB up to cap, in whole pages. */
-	len = SZ_4K << (ion_rand(r) % 11);
-	len += (ion_rand(r) % 4) * SZ_4K;
-	return len > cap ? cap & ~(SZ_4K - 1) : len;
+	len = ION_PAGE << (ion_rand(r) % 11);
+	len += (ion_rand(r) % 4) * ION_PAGE;
+	return len > cap ? cap & ~(ION_PAGE - 1) : len;
 }
 
 static int zero(const uint8_t *p, size_t len)
@@ -187,7 +186,7 @@ static void one_buffer(uint64_t *r)
 	sync_or_fail(fd, DMA_BUF_SYNC_END | dir);
 
 	/* A second mapping at a page offset sees what the first wrote. */
-	off = (ion_rand(r) % (len / SZ_4K)) * SZ_4K;
+	off = (ion_rand(r) % (len / ION_PAGE)) * ION_PAGE;
 	q = mmap(NULL, len - off, PROT_READ, MAP_SHARED, fd, off);
 	if (q == MAP_FAILED) {
 		FAIL("mmap at offset %zu of %zu: %s\n", off, len, strerror(errno));
@@ -203,8 +202,8 @@ static void one_buffer(uint64_t *r)
 			     off, len, h->name, bad, q[bad], v);
 		munmap(q, len - off);
 	}
-	if (len > SZ_4K && ion_rand(r) % 3 == 0) {
-		munmap(p, SZ_4K);
+	if (len > ION_PAGE && ion_rand(r) % 3 == 0) {
+		munmap(p, ION_PAGE);
 		head_unmapped = 1;
 		atomic_fetch_add(&partial_unmaps, 1);
 		if (p[len - 1] != v)
@@ -238,7 +237,7 @@ static void one_buffer(uint64_t *r)
 			vgem_close(card, handle);
 	}
 	if (head_unmapped)
-		munmap(p + SZ_4K, len - SZ_4K);
+		munmap(p + ION_PAGE, len - ION_PAGE);
 	else
 		munmap(p, len);
 	atomic_fetch_add(&ops, 1);

@@ -12,7 +12,6 @@
 #include "kselftest_harness.h"
 #include "ion_util.h"
 
-#define SZ_4K	0x1000UL
 #define SZ_64K	0x10000UL
 #define SZ_1M	0x100000UL
 
@@ -188,10 +187,10 @@ TEST(alloc_errno_table)
 		all |= 1U << h[i].heap_id;
 	ASSERT_EQ(-EINVAL, ion_alloc(ion, 0, 1U << sys, 0));
 	ASSERT_EQ(-EINVAL, ion_alloc(ion, ~0ULL, 1U << sys, 0));
-	ASSERT_EQ(-EINVAL, ion_alloc(ion, ~0ULL - SZ_4K + 2, 1U << sys, 0));
-	ASSERT_EQ(-ENODEV, ion_alloc(ion, SZ_4K, 0, 0));
+	ASSERT_EQ(-EINVAL, ion_alloc(ion, ~0ULL - ION_PAGE + 2, 1U << sys, 0));
+	ASSERT_EQ(-ENODEV, ion_alloc(ion, ION_PAGE, 0, 0));
 	if (~all)
-		ASSERT_EQ(-ENODEV, ion_alloc(ion, SZ_4K, ~all, 0));
+		ASSERT_EQ(-ENODEV, ion_alloc(ion, ION_PAGE, ~all, 0));
 	/* More than half of RAM in one buffer. */
 	ASSERT_EQ(-ENOMEM, ion_alloc(ion, (uint64_t)sysconf(_SC_PHYS_PAGES) *
 				     sysconf(_SC_PAGESIZE), 1U << sys, 0));
@@ -211,16 +210,41 @@ TEST(alloc_fd_flags_and_legacy_flag)
 {
 	int ion = open_ion(_metadata);
 	int sys = ion_heap_by_type(ion, ION_HEAP_TYPE_SYSTEM);
-	int fd = ion_alloc(ion, SZ_4K, 1U << sys, 0);
+	int fd = ion_alloc(ion, ION_PAGE, 1U << sys, 0);
 
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(FD_CLOEXEC, fcntl(fd, F_GETFD) & FD_CLOEXEC);
 	ASSERT_EQ(O_RDWR, fcntl(fd, F_GETFL) & O_ACCMODE);
 	close(fd);
 	/* ION_FLAG_CACHED_NEEDS_SYNC (2), removed in 4.12, still succeeds. */
-	fd = ion_alloc(ion, SZ_4K, 1U << sys, 3);
+	fd = ion_alloc(ion, ION_PAGE, 1U << sys, 3);
 	ASSERT_LE(0, fd);
 	close(fd);
+	ASSERT_EQ(0, total_bytes(ion));
+	close(ion);
+}
+
+/*
+ * ALLOC's length has no page size in the ABI: the buffer is the length
+ * rounded up to whole pages of the running kernel, so a 4 KiB buffer is
+ * 16 KiB on a 16 KiB-page kernel. The dma-buf's size says so.
+ */
+TEST(alloc_rounds_up_to_the_kernels_pages)
+{
+	int ion = open_ion(_metadata);
+	int sys = ion_heap_by_type(ion, ION_HEAP_TYPE_SYSTEM);
+	const uint64_t lens[] = { 1, 4096, ION_PAGE, ION_PAGE + 1, 3 * 4096 };
+
+	for (size_t i = 0; i < ARRAY_SIZE(lens); i++) {
+		uint64_t want = (lens[i] + ION_PAGE - 1) / ION_PAGE * ION_PAGE;
+		int fd = ion_alloc(ion, lens[i], 1U << sys, 0);
+
+		ASSERT_LE(0, fd);
+		EXPECT_EQ((off_t)want, lseek(fd, 0, SEEK_END))
+			TH_LOG("ALLOC %llu on %zu-byte pages",
+			       (unsigned long long)lens[i], ION_PAGE);
+		close(fd);
+	}
 	ASSERT_EQ(0, total_bytes(ion));
 	close(ion);
 }
@@ -232,10 +256,10 @@ TEST(alloc_result_not_copyable_leaves_no_fd)
 	struct ion_allocation_data *d;
 	int before, probe;
 
-	d = mmap(NULL, SZ_4K, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	d = mmap(NULL, ION_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_TRUE(d != MAP_FAILED);
 	*d = (struct ion_allocation_data){ .len = SZ_64K, .heap_id_mask = 1U << sys };
-	ASSERT_EQ(0, mprotect(d, SZ_4K, PROT_READ));
+	ASSERT_EQ(0, mprotect(d, ION_PAGE, PROT_READ));
 	before = count_fds();
 	probe = dup(0);
 	close(probe);
@@ -246,7 +270,7 @@ TEST(alloc_result_not_copyable_leaves_no_fd)
 	ASSERT_EQ(probe, dup(0));
 	close(probe);
 	ASSERT_EQ(0, total_bytes(ion));
-	munmap(d, SZ_4K);
+	munmap(d, ION_PAGE);
 	close(ion);
 }
 
@@ -259,7 +283,7 @@ TEST(alloc_unused_field_is_ignored)
 	int ion = open_ion(_metadata);
 	int sys = ion_heap_by_type(ion, ION_HEAP_TYPE_SYSTEM);
 	struct ion_allocation_data d = {
-		.len = SZ_4K, .heap_id_mask = 1U << sys, .unused = 0xdeadbeef,
+		.len = ION_PAGE, .heap_id_mask = 1U << sys, .unused = 0xdeadbeef,
 	};
 
 	ASSERT_EQ(0, ioctl(ion, ION_IOC_ALLOC, &d));
@@ -622,7 +646,7 @@ static void fdinfo_value(int fd, const char *key, char *out, size_t size)
 TEST_F(heap, exp_name_in_fdinfo_names_the_heap)
 {
 	char want[128], got[128];
-	int fd = heap_alloc(self, SZ_4K, variant->flags);
+	int fd = heap_alloc(self, ION_PAGE, variant->flags);
 
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, ion_heap_stat_str(self->ion, self->id, "exp_name", want, sizeof(want)));
@@ -639,8 +663,8 @@ TEST_F(heap, exp_name_in_fdinfo_names_the_heap)
 
 TEST_F(heap, zeroed_at_every_size_and_after_reuse)
 {
-	static const size_t sizes[] = {
-		SZ_4K, 2 * SZ_4K, SZ_64K - SZ_4K, SZ_64K, SZ_1M, SZ_1M + SZ_64K + SZ_4K,
+	const size_t sizes[] = {
+		ION_PAGE, 2 * ION_PAGE, SZ_64K - ION_PAGE, SZ_64K, SZ_1M, SZ_1M + SZ_64K + ION_PAGE,
 		8 * SZ_1M, 64 * SZ_1M,
 	};
 
@@ -668,7 +692,7 @@ TEST_F(heap, zeroed_at_every_size_and_after_reuse)
 
 TEST_F(heap, two_mappings_at_an_offset_and_partial_munmap)
 {
-	size_t len = SZ_1M + 16 * SZ_4K;
+	size_t len = SZ_1M + 16 * ION_PAGE;
 	int fd = heap_alloc(self, len, variant->flags);
 	unsigned char *a, *b;
 
@@ -676,26 +700,27 @@ TEST_F(heap, two_mappings_at_an_offset_and_partial_munmap)
 	a = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ASSERT_TRUE(a != MAP_FAILED);
 	/* B maps two pages that straddle the first (1 MiB) chunk's end. */
-	b = mmap(NULL, 2 * SZ_4K, PROT_READ | PROT_WRITE, MAP_SHARED, fd, SZ_1M - SZ_4K);
+	b = mmap(NULL, 2 * ION_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, SZ_1M - ION_PAGE);
 	ASSERT_TRUE(b != MAP_FAILED);
 	ASSERT_EQ(0, dmabuf_sync(fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW));
-	memset(a + SZ_1M - SZ_4K, 0x11, SZ_4K);
-	memset(a + SZ_1M, 0x22, SZ_4K);
-	ASSERT_TRUE(all_bytes(b, SZ_4K, 0x11));
-	ASSERT_TRUE(all_bytes(b + SZ_4K, SZ_4K, 0x22));
+	memset(a + SZ_1M - ION_PAGE, 0x11, ION_PAGE);
+	memset(a + SZ_1M, 0x22, ION_PAGE);
+	ASSERT_TRUE(all_bytes(b, ION_PAGE, 0x11));
+	ASSERT_TRUE(all_bytes(b + ION_PAGE, ION_PAGE, 0x22));
 	memset(b + 100, 0x33, 10);
-	ASSERT_TRUE(all_bytes(a + SZ_1M - SZ_4K + 100, 10, 0x33));
+	ASSERT_TRUE(all_bytes(a + SZ_1M - ION_PAGE + 100, 10, 0x33));
 	ASSERT_EQ(0, dmabuf_sync(fd, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW));
 	/* Partial munmap: the rest of A stays mapped and right. */
-	ASSERT_EQ(0, munmap(a + SZ_4K, SZ_4K));
-	ASSERT_TRUE(all_bytes(a + SZ_1M, SZ_4K, 0x22));
+	ASSERT_EQ(0, munmap(a + ION_PAGE, ION_PAGE));
+	ASSERT_TRUE(all_bytes(a + SZ_1M, ION_PAGE, 0x22));
 	a[0] = 0x44;
 	ASSERT_EQ(0x44, a[0]);
 	/* Past the end is refused. */
-	ASSERT_TRUE(mmap(NULL, 2 * SZ_4K, PROT_READ, MAP_SHARED, fd, len - SZ_4K) == MAP_FAILED);
-	munmap(a, SZ_4K);
-	munmap(a + 2 * SZ_4K, len - 2 * SZ_4K);
-	munmap(b, 2 * SZ_4K);
+	ASSERT_TRUE(mmap(NULL, 2 * ION_PAGE, PROT_READ, MAP_SHARED, fd, len - ION_PAGE) ==
+		    MAP_FAILED);
+	munmap(a, ION_PAGE);
+	munmap(a + 2 * ION_PAGE, len - 2 * ION_PAGE);
+	munmap(b, 2 * ION_PAGE);
 	close(fd);
 }
 
@@ -717,7 +742,7 @@ TEST_F(heap, absurd_lengths_are_enomem_without_a_warning)
 			TH_LOG("len %#llx", (unsigned long long)len);
 	}
 	if (max > 0)
-		ASSERT_EQ(-ENOMEM, heap_alloc(self, max + SZ_4K, variant->flags));
+		ASSERT_EQ(-ENOMEM, heap_alloc(self, max + ION_PAGE, variant->flags));
 }
 
 /* Private mappings are EINVAL on every buffer, one run or many. */
@@ -732,7 +757,7 @@ TEST_F(heap, private_mappings_are_einval)
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
 	ASSERT_TRUE(p == MAP_FAILED);
 	ASSERT_EQ(EINVAL, errno);
-	p = mmap(NULL, SZ_4K, PROT_READ, MAP_PRIVATE, fd, 0);
+	p = mmap(NULL, ION_PAGE, PROT_READ, MAP_PRIVATE, fd, 0);
 	ASSERT_TRUE(p == MAP_FAILED);
 	ASSERT_EQ(EINVAL, errno);
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -1015,7 +1040,7 @@ TEST_F(heap, contiguous_where_promised)
 	switch (self->type) {
 	case ION_HEAP_TYPE_SYSTEM:
 		ASSERT_LE(2, runs);
-		ASSERT_GE((long long)(len / SZ_4K), runs);
+		ASSERT_GE((long long)(len / ION_PAGE), runs);
 		break;
 	case ION_HEAP_TYPE_CHUNK:
 		chunk = ion_heap_stat(self->ion, self->id, "chunk_size");

@@ -20,6 +20,32 @@
 
 #define ION_STATS "/sys/kernel/debug/ion/stats"
 
+/*
+ * The page size of the kernel under test. Every length and offset that
+ * means "a page" is this, never 4096: the same binaries run on 4 KiB and
+ * 16 KiB-page kernels.
+ */
+static inline size_t ion_page_size(void)
+{
+	static size_t page;
+
+	if (!page)
+		page = (size_t)sysconf(_SC_PAGESIZE);
+	return page;
+}
+
+#define ION_PAGE ion_page_size()
+
+/* The order of a block of @bytes (a power of two of at least a page). */
+static inline unsigned int ion_order(size_t bytes)
+{
+	unsigned int o = 0;
+
+	while ((ion_page_size() << o) < bytes)
+		o++;
+	return o;
+}
+
 #ifndef ARRAY_SIZE
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #endif
@@ -83,6 +109,19 @@ static inline long long ion_stat(const char *key)
 		abort();
 	}
 	return v;
+}
+
+/* ion_stat() of the system heap's pool counter @what for @mode (cached or
+ * uncached) and the order of @bytes blocks: heap.ion_system_heap.pool.
+ * <mode>.order<n>.<what>.
+ */
+static inline long long ion_pool_stat(const char *mode, size_t bytes, const char *what)
+{
+	char key[128];
+
+	snprintf(key, sizeof(key), "heap.ion_system_heap.pool.%s.order%u.%s", mode,
+		 ion_order(bytes), what);
+	return ion_stat(key);
 }
 
 /* heap.<name>.<what> for the heap with @id; as ion_stat() if there is none. */
