@@ -9,6 +9,13 @@
 #   make bench    rust-ion against /dev/dma_heap/system, same boot
 #   make profile  where a small allocation's time goes (function_graph)
 #
+#   make module [KERNEL=debian|debian-16k]
+#                 build ion_rs.ko for Debian's own arm64 kernel, from
+#                 Debian's packages (default: the running kernel on arm64)
+#   make module_install [KERNEL=...] [INSTALL_MOD_PATH=/]
+#                 install it in /lib/modules/<release>/updates, then depmod
+#   make symbols  the module's imported symbols: C, and Rust kernel crate
+#
 #   make modules KDIR=/path/to/kernel [ARCH=arm64 LLVM=1]
 #                 build ion_rs.ko against a board's kernel (external module)
 
@@ -23,6 +30,19 @@ ION_RS_CONFIG ?= CONFIG_ION_RS=m CONFIG_ION_RS_HEAP_SYSTEM=y \
 
 modules modules_install clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) $(ION_RS_CONFIG) $@
+
+# Debian's arm64 kernel: KERNEL=debian (4 KiB pages) or debian-16k. On an
+# arm64 Debian machine it defaults to the running kernel's flavour.
+KERNEL ?= $(shell scripts/board.sh default)
+
+module:
+	scripts/board.sh build $(KERNEL)
+
+module_install:
+	scripts/board.sh install $(KERNEL) $(INSTALL_MOD_PATH)
+
+symbols:
+	scripts/symbols.sh
 
 run:
 	scripts/run.sh $(FLAVOUR)
@@ -42,4 +62,5 @@ profile:
 fmt:
 	scripts/lint.sh --fix
 
-.PHONY: modules modules_install clean run test shell bench profile fmt
+.PHONY: modules modules_install clean run test shell bench profile fmt \
+	module module_install symbols

@@ -4,6 +4,9 @@
 #   - external: make -C BUILD M=TOP MO=... W=1 CLIPPY=1 (the .ko the VM loads)
 #   - in-tree:  drivers/ion_rs in the kernel tree, CONFIG_ION_RS=m
 #   scripts/module.sh FLAVOUR BUILD      prints the external output directory
+# A Debian flavour (debian-arm64, debian-arm64-16k) is a tree that
+# scripts/debian.sh prepared: Debian's compiler (GCC) instead of LLVM, no
+# KUnit (Debian's kernel has none) and no in-tree build.
 . "$(dirname "$0")/lib.sh"
 
 flavour=$1
@@ -25,11 +28,23 @@ if [ -n "$intree" ] && [ "$(cat "$BUILD/drivers/ion_rs/.rust-ion-tree" 2>/dev/nu
 	echo "$TOP" >"$BUILD/drivers/ion_rs/.rust-ion-tree"
 fi
 
+# The toolchain the kernel was built with: LLVM for ours, the compiler its
+# .config names for Debian's.
+tools=(LLVM=1)
+kunit=CONFIG_ION_RS_KUNIT_TEST=y
+case $flavour in
+debian-*)
+	cc=$(sed -n 's/^CONFIG_CC_VERSION_TEXT="\([^ ]*\) .*/\1/p' "$BUILD/.config")
+	tools=(CROSS_COMPILE=aarch64-linux-gnu- CC="$cc" HOSTCC=gcc)
+	grep -qx 'CONFIG_KUNIT=y' "$BUILD/.config" || kunit=
+	;;
+esac
+
 # Warnings are errors here: rustc, clippy and W=1 C warnings alike.
 checked_make() {
 	local logf=$1
 	shift
-	inroot make -C "$BUILD" ARCH="$(karch "$flavour")" LLVM=1 -j"$(nproc)" "$@" >"$logf" 2>&1 || {
+	inroot make -C "$BUILD" ARCH="$(karch "$flavour")" "${tools[@]}" -j"$(nproc)" "$@" >"$logf" 2>&1 || {
 		cat "$logf" >&2
 		return 1
 	}
@@ -41,7 +56,7 @@ checked_make() {
 
 step "external module build (W=1 CLIPPY=1, $flavour)" checked_make "$MOD/build.log" \
 	M="$TOP" MO="$MOD" W=1 CLIPPY=1 \
-	$ION_RS_ALL CONFIG_ION_RS_KUNIT_TEST=y modules
+	$ION_RS_ALL $kunit modules
 # In-tree: the kernel's .config has CONFIG_ION_RS=m (see kernel.sh), so an
 # incremental `modules` rebuilds only drivers/ion_rs.
 if [ -n "$intree" ]; then

@@ -6,10 +6,26 @@
 # Prints the console log's path on stdout (not for shell).
 . "$(dirname "$0")/lib.sh"
 
-flavour=${1:?usage: vm.sh qemu|debug|x86 run|test|shell|bench}
-mode=${2:?usage: vm.sh qemu|debug|x86 run|test|shell|bench}
-BUILD=$("$TOP/scripts/kernel.sh" "$flavour")
-MOD=$("$TOP/scripts/module.sh" "$flavour" "$BUILD")
+flavour=${1:?usage: vm.sh qemu|debug|x86|debian16k run|test|shell|bench}
+mode=${2:?usage: vm.sh qemu|debug|x86|debian16k run|test|shell|bench}
+# debian16k is Debian's own arm64 16 KiB-page kernel, not one built here:
+# its vmlinuz and modules from Debian's packages, and ion_rs.ko built and
+# installed the way the README tells a board's owner (make module and
+# make module_install with KERNEL=debian-16k), into a staging root. The
+# selftests are the qemu kernel's: the same 7.3 uapi, static binaries.
+if [ "$flavour" = debian16k ]; then
+	KB=$("$TOP/scripts/debian.sh" arm64-16k)
+	DEB=$(dirname "$KB")
+	REL=$(basename "$DEB")
+	STAGE=$CACHE/out/debian16k/stage
+	rm -rf "$STAGE"
+	make -s -C "$TOP" module KERNEL=debian-16k >&2
+	make -s -C "$TOP" module_install KERNEL=debian-16k INSTALL_MOD_PATH="$STAGE" >&2
+	BUILD=$("$TOP/scripts/kernel.sh" qemu)
+else
+	BUILD=$("$TOP/scripts/kernel.sh" "$flavour")
+	MOD=$("$TOP/scripts/module.sh" "$flavour" "$BUILD")
+fi
 # RUST_ION_OUT names another output directory, so that a second run of the
 # same flavour (a soak beside a test) does not write over the first's log.
 OUT=$CACHE/out/${RUST_ION_OUT:-$flavour}
@@ -95,6 +111,44 @@ trinity_into() {
 	install -m 0755 "$TOP/scripts/guest/ion_trinity" "$r/bin/"
 }
 
+# Debian's own vgem and vivid, and every module they need, uncompressed (the
+# guest's insmod does not decompress), in an order that loads: each module
+# after what it depends on (modules.dep). Their names, in that order, go
+# to /lib/modules/debian/order.
+debian_modules() {
+	local r=$1 mods=$DEB/modules/usr/lib/modules/$REL
+	mkdir -p "$r/lib/modules/debian"
+	awk -v want="vgem vivid" '
+		function base(p) { sub(/.*\//, "", p); sub(/\.ko(\.[a-z]+)?$/, "", p); return p }
+		function visit(m,   n, d, i) {
+			if (seen[m]++) return
+			n = split(deps[m], d, " ")
+			for (i = n; i >= 1; i--) visit(d[i])
+			print path[m]
+		}
+		{ sub(/:$/, "", $1); m = base($1); path[m] = $1
+		  for (i = 2; i <= NF; i++) deps[m] = deps[m] " " base($i); }
+		END { n = split(want, w, " "); for (i = 1; i <= n; i++) visit(w[i]) }
+	' "$mods/modules.dep" >"$r/lib/modules/debian/paths"
+	grep -q vgem "$r/lib/modules/debian/paths" && grep -q vivid "$r/lib/modules/debian/paths" ||
+		die "Debian's $REL has no vgem or vivid module"
+	: >"$r/lib/modules/debian/order"
+	while read -r p; do
+		local b=${p##*/}
+		b=${b%.xz}
+		b=${b%.zst}
+		b=${b%.gz}
+		case $p in
+		*.xz) xz -dc "$mods/$p" >"$r/lib/modules/debian/$b" ;;
+		*.zst) zstd -qdc "$mods/$p" >"$r/lib/modules/debian/$b" ;;
+		*.gz) gzip -dc "$mods/$p" >"$r/lib/modules/debian/$b" ;;
+		*) cp "$mods/$p" "$r/lib/modules/debian/$b" ;;
+		esac
+		echo "$b" >>"$r/lib/modules/debian/order"
+	done <"$r/lib/modules/debian/paths"
+	rm "$r/lib/modules/debian/paths"
+}
+
 initramfs() {
 	local r=$OUT/initramfs
 	rm -rf "$r"
@@ -113,7 +167,12 @@ initramfs() {
 		cp -L "$ROOT"/usr/arm-linux-gnueabihf/lib/ld-linux-armhf.so.3 "$r/lib/"
 		cp -L "$ROOT"/usr/arm-linux-gnueabihf/lib/lib{c,m}.so.6 "$r/lib/arm-linux-gnueabihf/"
 	fi
-	cp "$MOD/ion_rs.ko" "$r/lib/modules/"
+	if [ "$flavour" = debian16k ]; then
+		cp "$STAGE/lib/modules/$REL/updates/ion_rs.ko" "$r/lib/modules/"
+		debian_modules "$r"
+	else
+		cp "$MOD/ion_rs.ko" "$r/lib/modules/"
+	fi
 	# bench.sh's before/after comparison: another build, run after this one.
 	[ -n "${RUST_ION_BEFORE_KO:-}" ] && cp "$RUST_ION_BEFORE_KO" "$r/lib/modules/ion_rs_before.ko"
 	cp -r "$OUT/tests/kselftest" "$r/kselftest"
@@ -139,6 +198,7 @@ step "pack initramfs" initramfs
 
 mem=1G
 [ "$flavour" = debug ] && mem=2G
+[ "$flavour" = debian16k ] && mem=2G
 common=(-smp 2 -m "$mem" -nographic -no-reboot -net none)
 machine=(qemu-system-aarch64 -M virt -cpu max "${common[@]}")
 console=ttyAMA0
@@ -165,8 +225,11 @@ fi
 
 # The tests make DMA bounce (swiotlb=force) so that cache maintenance is
 # observable; the benchmark does not, to measure what hardware would do.
+# Debian's kernel has no KUnit, which is what needs the bouncing, and its
+# boot runs vivid, which needs DMA to reach memory directly.
 bounce=swiotlb=force
 [ -n "${RUST_ION_NO_SWIOTLB:-}" ] && bounce=
+[ "$flavour" = debian16k ] && bounce=
 # The direct boot: DMA reaches memory directly, as most board devices do,
 # and V4L2's vivid imports buffers with its dma-contig allocator (HDMI in
 # and out, looped). vivid writes frames through the CPU behind its own
@@ -212,7 +275,9 @@ if [ -n "$robust" ]; then
 	append="$append rust_ion.robust=1 rust_ion.seed=${RUST_ION_SEED:-1}"
 	[ -n "${RUST_ION_SOAK:-}" ] && append="$append rust_ion.soak=1"
 fi
-qemu=("${machine[@]}" "${dtb[@]}" -kernel "$BUILD/$(kimage "$flavour")"
+kernel=$BUILD/$(kimage "$flavour")
+[ "$flavour" = debian16k ] && kernel=$DEB/binary/usr/lib/modules/$REL/vmlinuz
+qemu=("${machine[@]}" "${dtb[@]}" -kernel "$kernel"
 	-initrd "$OUT/initramfs.cpio.gz" -append "$append")
 
 if [ "$mode" = shell ]; then
