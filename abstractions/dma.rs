@@ -27,7 +27,11 @@ use kernel::{
 
 /// The C `struct device` behind `dev`.
 ///
-/// `Device` is a transparent wrapper of `Opaque<struct device>`.
+/// `Device` is a transparent wrapper of `Opaque<struct device>`. 7.3's
+/// `Device::as_raw` is `pub(crate)` to the kernel crate, so a module that
+/// calls C with a device needs this one (as it needs [`attrs_raw`] for
+/// `Attrs::as_raw`, and [`no_attrs`] for the private `Attrs(0)`). Each goes
+/// once 7.3's own is public.
 pub(crate) fn raw(dev: &Device) -> *mut bindings::device {
     core::ptr::from_ref(dev)
         .cast::<bindings::device>()

@@ -24,6 +24,13 @@ pub(crate) type PhysAddr = bindings::phys_addr_t;
 
 /// Allocation flags of the page allocator (`gfp_t`), with the modifiers
 /// that `kernel::alloc::Flags` does not offer.
+///
+/// Not 7.3's `Flags` itself: its raw value (`Flags::as_raw`) is
+/// `pub(crate)` to the kernel crate and it has no constructor from a raw
+/// value, so a module can neither hand a `Flags` to `alloc_pages` nor add
+/// `__GFP_COMP`, `__GFP_NORETRY` or `__GFP_RETRY_MAYFAIL` to one. This
+/// type is the one place those bits are, and goes once `Flags` can carry
+/// them.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Gfp(bindings::gfp_t);
 
