@@ -71,6 +71,28 @@ mod sizes {
         assert_eq!(crate::mib(u32::MAX).is_ok(), fits);
     }
 
+    /// `cma=` as `early_cma` reads it: the last one, `memparse`'s K, M and
+    /// G, a placement after `@`, and nothing for what does not parse.
+    #[cfg(CONFIG_ION_RS_HEAP_CMA)]
+    #[test]
+    fn cma_size_from_the_command_line() {
+        use crate::heaps::cma::cmdline_cma_size as size;
+        let m = kernel::sizes::SZ_1M;
+        assert_eq!(size(b"console=ttyAMA0 cma=64M panic=-1"), Some(64 * m));
+        assert_eq!(
+            size(b"cma=32M cma=128M@0x80000000-0xc0000000"),
+            Some(128 * m)
+        );
+        assert_eq!(size(b"cma=1G"), Some(1024 * m));
+        assert_eq!(size(b"cma=4096K\n"), Some(4 * m));
+        assert_eq!(size(b"cma=1048576"), Some(m));
+        assert_eq!(size(b"xcma=64M hugetlb_cma=64M"), None);
+        assert_eq!(size(b"cma=0 "), None);
+        assert_eq!(size(b"cma=64Q"), None);
+        assert_eq!(size(b"cma=99999999999999999999G"), None);
+        assert_eq!(size(b""), None);
+    }
+
     #[test]
     fn half_of_ram_is_the_limit() {
         assert_eq!(max_alloc_for(1024), 512 * PAGE_SIZE);

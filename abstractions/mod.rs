@@ -21,8 +21,6 @@ pub(crate) mod dma;
 pub(crate) mod dma_buf;
 #[cfg(CONFIG_DMABUF_HEAPS)]
 pub(crate) mod dma_heap;
-/// Path lookups: the dma-heap face's name check uses them.
-#[cfg(CONFIG_DMABUF_HEAPS)]
 pub(crate) mod fs;
 pub(crate) mod genalloc;
 pub(crate) mod helpers;

@@ -14,9 +14,50 @@ const MAX_ALIGN_ORDER: u32 = 8;
 
 pub(crate) struct CmaHeap {
     area: Area,
-    /// The area's size, from its device-tree node; 0 for the default area,
-    /// whose size 7.3 does not export (`cma_get_size`).
+    /// The area's size, from its device-tree node, or for the default
+    /// area from what the board declared ([`default_area_size`]); 0 where
+    /// nothing says (7.3 does not export `cma_get_size`).
     size: usize,
+}
+
+/// The size of the default CMA area as the board declared it, and where
+/// that was said: the `linux,cma-default` reserved-memory node, or `cma=`
+/// on the kernel command line. `None` where neither says (the area then
+/// has the kernel's configured default size, which a module cannot read).
+pub(crate) fn default_area_size() -> Option<(usize, &'static str)> {
+    #[cfg(CONFIG_OF_RESERVED_MEM)]
+    for np in crate::abstractions::of::Node::compatible(c"shared-dma-pool") {
+        if np.is_available() && np.fwnode().property_present(c"linux,cma-default") {
+            let size = np.reserved_mem().map(|r| r.size())?;
+            return Some((usize::try_from(size).ok()?, "the linux,cma-default node"));
+        }
+    }
+    let mut buf = [0u8; 1024];
+    let n = crate::abstractions::fs::read(c"/proc/cmdline", &mut buf).ok()?;
+    Some((cmdline_cma_size(buf.get(..n)?)?, "cma= on the command line"))
+}
+
+/// The size that the last `cma=` of a kernel command line asks for
+/// (`cma=nn[KMG][@start[-end]]`, as `early_cma` parses it with
+/// `memparse`); `None` without one or for a size that does not parse.
+pub(crate) fn cmdline_cma_size(cmdline: &[u8]) -> Option<usize> {
+    let arg = cmdline
+        .split(|c| c.is_ascii_whitespace())
+        .filter_map(|w| w.strip_prefix(b"cma="))
+        .last()?;
+    let digits = arg.iter().take_while(|c| c.is_ascii_digit()).count();
+    let n: usize = core::str::from_utf8(arg.get(..digits)?)
+        .ok()?
+        .parse()
+        .ok()?;
+    let shift = match arg.get(digits) {
+        Some(b'K' | b'k') => 10,
+        Some(b'M' | b'm') => 20,
+        Some(b'G' | b'g') => 30,
+        None | Some(b'@') => 0,
+        Some(_) => return None,
+    };
+    n.checked_mul(1usize.checked_shl(shift)?).filter(|&s| s > 0)
 }
 
 impl CmaHeap {
@@ -26,9 +67,23 @@ impl CmaHeap {
         area.map(|area| Self { area, size })
     }
 
-    /// The default CMA area's heap, if there is a default area.
+    /// The default CMA area's heap, if there is a default area, with its
+    /// size where the board declared it (which the log line names).
     pub(crate) fn default_area() -> Option<Self> {
-        Self::new(Area::default_area(), 0)
+        let area = Area::default_area()?;
+        let size = match default_area_size() {
+            Some((size, from)) => {
+                pr_info!(
+                    "default CMA area {}: {} MiB, from {}\n",
+                    area.name(),
+                    size >> 20,
+                    from
+                );
+                size
+            }
+            None => 0,
+        };
+        Self::new(Some(area), size)
     }
 }
 
@@ -38,7 +93,8 @@ impl HeapOps for CmaHeap {
         0
     }
 
-    /// The dmem capacity: the area's size, or unknown (the default area).
+    /// The dmem capacity: the area's size, or unknown (a default area whose
+    /// size nothing declared).
     fn reserved(&self) -> Option<usize> {
         Some(self.size)
     }

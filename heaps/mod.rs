@@ -8,7 +8,7 @@ mod carveout;
 #[cfg(CONFIG_ION_RS_HEAP_CHUNK)]
 mod chunk;
 #[cfg(CONFIG_ION_RS_HEAP_CMA)]
-mod cma;
+pub(crate) mod cma;
 #[cfg(any(
     CONFIG_ION_RS_HEAP_CARVEOUT,
     CONFIG_ION_RS_HEAP_CHUNK,
@@ -504,7 +504,7 @@ fn dmem_region(name: &CStr, dma_name: &CStr, size: usize) -> Result<Option<Regio
     }
     if size == 0 {
         pr_info!(
-            "{}: its size is unknown, so it is no dmem cgroup region: its buffers are not charged\n",
+            "{}: its size is unknown (no linux,cma-default node, no cma=), so it is no dmem cgroup region: its buffers are not charged\n",
             name
         );
         return Ok(None);
