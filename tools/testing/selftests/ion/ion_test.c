@@ -233,7 +233,9 @@ TEST(alloc_rounds_up_to_the_kernels_pages)
 {
 	int ion = open_ion(_metadata);
 	int sys = ion_heap_by_type(ion, ION_HEAP_TYPE_SYSTEM);
-	const uint64_t lens[] = { 1, 4096, ION_PAGE, ION_PAGE + 1, 3 * 4096 };
+	/* 4 KiB as a length userspace asks for, whatever the page size. */
+	const uint64_t kib4 = 4 << 10;
+	const uint64_t lens[] = { 1, kib4, ION_PAGE, ION_PAGE + 1, 3 * kib4 };
 
 	for (size_t i = 0; i < ARRAY_SIZE(lens); i++) {
 		uint64_t want = (lens[i] + ION_PAGE - 1) / ION_PAGE * ION_PAGE;
