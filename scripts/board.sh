@@ -37,6 +37,7 @@ default)
 	;;
 build)
 	f=$(flavour_of "${2:?usage: board.sh build KERNEL}")
+	"$TOP/scripts/buildroot.sh" >&2
 	KB=$("$TOP/scripts/debian.sh" "$f")
 	"$TOP/scripts/module.sh" "debian-$f" "$KB"
 	;;

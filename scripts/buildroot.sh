@@ -9,6 +9,11 @@ rustc rust-src rustfmt rust-clippy flex bison bc libelf-dev libssl-dev cpio kmod
 python3 perl qemu-system-arm qemu-system-x86 device-tree-compiler busybox-static:arm64
 gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf
 libc6-dev-armhf-cross xz-utils dwarves dt-schema rsync"
+# On an arm64 machine (a board), its own gcc is the aarch64 compiler
+# (aarch64-linux-gnu-gcc-14): Debian has no arm64-to-arm64 cross packages.
+if [ "$(uname -m)" = aarch64 ]; then
+	PKGS=$(echo "$PKGS" | tr ' ' '\n' | grep -vx 'gcc-aarch64-linux-gnu\|libc6-dev-arm64-cross' | tr '\n' ' ')
+fi
 stamp=$ROOT/.rust-ion-stamp
 want=$(echo "$PKGS" | sha256sum | cut -c1-16)
 
