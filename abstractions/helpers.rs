@@ -48,6 +48,7 @@ extern "C" {
 
     pub(crate) fn rust_helper_page_to_pfn(page: *mut page) -> c_ulong;
     pub(crate) fn rust_helper_page_to_phys(page: *mut page) -> phys_addr_t;
+    #[cfg(CONFIG_OF_RESERVED_MEM)]
     pub(crate) fn rust_helper_phys_to_page(addr: phys_addr_t) -> *mut page;
     pub(crate) fn rust_helper_nth_page(page: *mut page, n: c_ulong) -> *mut page;
     #[cfg(CONFIG_HIGHMEM)]
