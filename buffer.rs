@@ -210,8 +210,9 @@ impl Buffer {
         Ok(m)
     }
 
-    /// Undoes a mapping, exactly as it was made.
-    pub(crate) fn unmap(&self, m: MappedSgTable<'_, Pages>) {
+    /// Undoes a mapping, exactly as it was made. The mapping holds the
+    /// pages, so it needs no buffer: it may outlive it.
+    pub(crate) fn unmap(m: MappedSgTable<'_, Pages>) {
         stats::UNMAPS.add(1, stats::Relaxed);
         drop(m);
     }

@@ -51,7 +51,7 @@ impl Exporter for Buffer {
     }
 
     fn unmap(&self, mapped: MappedSgTable<'_, Pages>) {
-        Buffer::unmap(self, mapped);
+        Buffer::unmap(mapped);
     }
 
     fn begin_cpu_access(&self, dir: DataDirection, vmap: Option<&VMap<Pages>>) -> Result {

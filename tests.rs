@@ -217,6 +217,7 @@ mod buffer {
     fn tables_hold_the_pages_not_the_buffer() -> Result {
         let dev = TestDev::new()?;
         let heap = system_heap()?;
+        let (maps, unmaps) = (counter(&stats::MAPS), counter(&stats::UNMAPS));
         let (m, k) = (kernel::sizes::SZ_1M, kernel::sizes::SZ_64K);
         let bytes = || heap.bytes.load(Relaxed);
         let none = crate::abstractions::dma::no_attrs();
@@ -238,12 +239,17 @@ mod buffer {
             seen[4] = buf.map(dev.dev(), 1, bidi, buf.map_attrs(none)).err() == Some(EBUSY);
             drop(buf);
             seen[5] = bytes() == (k + PAGE_SIZE) as i64;
-            drop((m1, m2));
+            Buffer::unmap(m1);
+            Buffer::unmap(m2);
         }
         seen[6] = bytes() == 0;
         drop(dev);
         assert_eq!(seen, [true; 7]);
         assert_eq!(heap.buffers.load(Relaxed), 0);
+        // Every mapping counted is counted undone (the selftests compare
+        // the two after every test).
+        assert_eq!(counter(&stats::MAPS) - maps, 2);
+        assert_eq!(counter(&stats::UNMAPS) - unmaps, 2);
         Ok(())
     }
 
