@@ -58,10 +58,20 @@ step "external module build (W=1 CLIPPY=1, $flavour)" checked_make "$MOD/build.l
 	M="$TOP" MO="$MOD" W=1 CLIPPY=1 \
 	$ION_RS_ALL $kunit modules
 # In-tree: the kernel's .config has CONFIG_ION_RS=m (see kernel.sh), so an
-# incremental `modules` rebuilds only drivers/ion_rs.
-if [ -n "$intree" ]; then
+# incremental `modules` rebuilds only drivers/ion_rs. Even with nothing to
+# rebuild, kbuild walks the whole tree (seconds per boot), so the build is
+# skipped when the driver's sources are those it last built, warning-free.
+srcsum=$( (echo "$BUILD"; cd "$TOP" && find . -path ./tools -prune -o -path ./.git -prune -o \
+	\( -name '*.rs' -o -name '*.[ch]' -o -name Kbuild -o -name Kconfig -o -name Makefile \) \
+	-type f -print | LC_ALL=C sort | xargs cat) | sha256sum | cut -c1-16)
+if [ -n "$intree" ] && [ "$(cat "$MOD/intree.sum" 2>/dev/null)" = "$srcsum" ] &&
+	[ -f "$BUILD/drivers/ion_rs/ion_rs.ko" ]; then
+	log "in-tree module build ($flavour): sources unchanged since the last warning-free build"
+elif [ -n "$intree" ]; then
+	rm -f "$MOD/intree.sum"
 	step "in-tree module build ($flavour)" checked_make "$MOD/intree.log" modules
 	[ -f "$BUILD/drivers/ion_rs/ion_rs.ko" ] || die "in-tree build made no ion_rs.ko"
+	echo "$srcsum" >"$MOD/intree.sum"
 else
 	log "KDIR has no drivers/ion_rs hook: in-tree build skipped"
 fi
