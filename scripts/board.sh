@@ -52,8 +52,17 @@ install)
 	mkdir -p "$dir"
 	install -m 0644 "$MOD/ion_rs.ko" "$dir/ion_rs.ko"
 	# depmod of the installed release: Debian's own modules.* when ROOT is
-	# the system, a staging tree's otherwise (its updates/ alone).
-	depmod -b "${root:-/}" "$rel" 2>/dev/null || inroot depmod -b "${root:-/}" "$rel"
+	# the system, a staging tree's otherwise (its updates/ alone). A host
+	# without kmod uses the build root's, which sees only the cache and the
+	# work tree.
+	if command -v depmod >/dev/null; then
+		depmod -b "${root:-/}" "$rel"
+	else
+		case $(readlink -f "${root:-/}") in
+		"$CACHE"/* | "$TOP"/*) inroot depmod -b "$root" "$rel" ;;
+		*) die "no depmod here (apt-get install kmod), and the build root cannot see $root" ;;
+		esac
+	fi
 	log "installed $dir/ion_rs.ko; modprobe ion_rs loads it (unsigned: it taints the kernel)"
 	;;
 *) die "usage: board.sh default|build KERNEL|install KERNEL [ROOT]" ;;
