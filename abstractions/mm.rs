@@ -51,21 +51,13 @@ pub(crate) trait VmaNewExt {
     ) -> Result;
 }
 
-/// Checks a remap of `size` bytes at `addr`, from byte `skip` of a run of
-/// `run_len` bytes, into a VMA over `[start, end)`: every number
-/// page-aligned, `size` not zero, the range inside the VMA and inside the
-/// run. `EINVAL` otherwise.
-pub(crate) fn check_remap(
-    (start, end): (usize, usize),
-    addr: usize,
-    run_len: usize,
-    skip: usize,
-    size: usize,
-) -> Result {
-    let aligned = [addr, skip, size].iter().all(|n| n % PAGE_SIZE == 0);
+/// Checks the VMA side of a remap of `size` bytes at `addr` into a VMA over
+/// `[start, end)`: both page-aligned, `size` not zero, the range inside the
+/// VMA. `EINVAL` otherwise. (The run side is [`Contiguous::slice`]'s.)
+pub(crate) fn check_remap((start, end): (usize, usize), addr: usize, size: usize) -> Result {
+    let aligned = addr % PAGE_SIZE == 0 && size % PAGE_SIZE == 0;
     let inside_vma = addr >= start && addr.checked_add(size).is_some_and(|e| e <= end);
-    let inside_run = skip.checked_add(size).is_some_and(|e| e <= run_len);
-    if size == 0 || !aligned || !inside_vma || !inside_run {
+    if size == 0 || !aligned || !inside_vma {
         return Err(EINVAL);
     }
     Ok(())
@@ -100,17 +92,20 @@ impl VmaNewExt for VmaNew {
         skip: usize,
         size: usize,
     ) -> Result {
-        check_remap((self.start(), self.end()), addr, run.len(), skip, size)?;
+        check_remap((self.start(), self.end()), addr, size)?;
+        let pages = run.slice(skip, size).ok_or(EINVAL)?;
         if self.flags() & flags::MIXEDMAP != 0 {
             return Err(EINVAL);
         }
         let vma = self.as_ptr();
-        let pfn = run.pfn() + skip / PAGE_SIZE;
         // SAFETY: `[addr, addr + size)` is a non-empty, page-aligned range
         // inside the VMA being set up (checked), which is not MIXEDMAP
-        // (checked); its pages are the run's from `skip` on (checked), which
-        // the caller keeps for the VMA's life.
-        to_result(unsafe { bindings::remap_pfn_range(vma, addr, pfn, size, (*vma).vm_page_prot) })
+        // (checked); its pages are `pages`, the run's from `skip` on
+        // (`slice` checked that they are inside it), which the caller keeps
+        // for the VMA's life.
+        to_result(unsafe {
+            bindings::remap_pfn_range(vma, addr, pages.pfn(), size, (*vma).vm_page_prot)
+        })
     }
 }
 
@@ -119,28 +114,29 @@ mod tests {
     use super::*;
 
     /// The refusals that reach no VMA: an empty range (which would reach
-    /// `BUG_ON` in `remap_pfn_range`), unaligned numbers, and ranges past
-    /// the VMA or the run.
+    /// `BUG_ON` in `remap_pfn_range`), unaligned numbers, ranges past the
+    /// VMA, and (through `Contiguous::slice`, which `remap_run` asks) ranges
+    /// past the run.
     #[test]
-    fn remaps_outside_the_vma_or_the_run_are_refused() {
+    fn remaps_outside_the_vma_or_the_run_are_refused() -> Result {
         let p = PAGE_SIZE;
         let vma = (16 * p, 20 * p);
-        assert_eq!(check_remap(vma, 16 * p, 4 * p, 0, 4 * p), Ok(()));
-        assert_eq!(check_remap(vma, 17 * p, 8 * p, 4 * p, 3 * p), Ok(()));
-        assert_eq!(check_remap(vma, 16 * p, 4 * p, 0, 0), Err(EINVAL));
-        assert_eq!(check_remap(vma, 16 * p + 1, 4 * p, 0, p), Err(EINVAL));
-        assert_eq!(check_remap(vma, 16 * p, 4 * p, 1, p), Err(EINVAL));
-        assert_eq!(check_remap(vma, 16 * p, 4 * p, 0, p + 1), Err(EINVAL));
-        assert_eq!(check_remap(vma, 15 * p, 4 * p, 0, p), Err(EINVAL));
-        assert_eq!(check_remap(vma, 17 * p, 4 * p, 0, 4 * p), Err(EINVAL));
-        assert_eq!(check_remap(vma, 16 * p, 4 * p, p, 4 * p), Err(EINVAL));
-        assert_eq!(
-            check_remap(vma, usize::MAX - p + 1, 4 * p, 0, p),
-            Err(EINVAL)
-        );
-        assert_eq!(
-            check_remap(vma, 16 * p, 4 * p, usize::MAX - p + 1, p),
-            Err(EINVAL)
-        );
+        assert_eq!(check_remap(vma, 16 * p, 4 * p), Ok(()));
+        assert_eq!(check_remap(vma, 17 * p, 3 * p), Ok(()));
+        assert_eq!(check_remap(vma, 16 * p, 0), Err(EINVAL));
+        assert_eq!(check_remap(vma, 16 * p + 1, p), Err(EINVAL));
+        assert_eq!(check_remap(vma, 16 * p, p + 1), Err(EINVAL));
+        assert_eq!(check_remap(vma, 15 * p, p), Err(EINVAL));
+        assert_eq!(check_remap(vma, 17 * p, 4 * p), Err(EINVAL));
+        assert_eq!(check_remap(vma, usize::MAX - p + 1, p), Err(EINVAL));
+        let block = super::super::page::Pages::alloc(2, super::super::page::Gfp::KERNEL)?;
+        let run = super::super::page::ContiguousPages::contiguous(&block);
+        assert_eq!(run.slice(p, 3 * p).map(|s| s.pfn()), Some(run.pfn() + 1));
+        assert!(run.slice(0, 4 * p).is_some());
+        assert!(run.slice(1, p).is_none());
+        assert!(run.slice(0, 0).is_none());
+        assert!(run.slice(p, 4 * p).is_none());
+        assert!(run.slice(usize::MAX - p + 1, p).is_none());
+        Ok(())
     }
 }
