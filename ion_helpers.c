@@ -14,6 +14,8 @@
 #include <linux/gfp.h>
 #include <linux/highmem.h>
 #include <linux/iommu-dma.h>
+#include <linux/memcontrol.h>
+#include <linux/nodemask.h>
 #include <linux/mm.h>
 #include <linux/of.h>
 #include <linux/pci.h>
@@ -152,6 +154,63 @@ const gfp_t rust_helper_gfp_comp = __GFP_COMP;
 const gfp_t rust_helper_gfp_noretry = __GFP_NORETRY;
 const gfp_t rust_helper_gfp_reclaim = __GFP_RECLAIM;
 const gfp_t rust_helper_gfp_retry_mayfail = __GFP_RETRY_MAYFAIL;
+
+/* shrinker_alloc()'s flags for a shrinker that walks list_lrus. */
+const unsigned int rust_helper_shrinker_lru_aware = SHRINKER_NUMA_AWARE | SHRINKER_MEMCG_AWARE;
+const unsigned int rust_helper_shrinker_memcg_aware = SHRINKER_MEMCG_AWARE;
+
+unsigned int rust_helper_nr_node_ids(void)
+{
+	return nr_node_ids;
+}
+
+bool rust_helper_node_possible(int nid)
+{
+	return node_possible(nid);
+}
+
+/*
+ * The memory cgroup that a __GFP_ACCOUNT allocation of the current task is
+ * charged to (current_obj_cgroup()'s choice), with a reference; NULL when
+ * memory cgroups are off. get_mem_cgroup_from_current() is not exported.
+ */
+struct mem_cgroup *rust_helper_get_mem_cgroup_charged(void)
+{
+#ifdef CONFIG_MEMCG
+	struct mem_cgroup *memcg;
+
+	if (mem_cgroup_disabled())
+		return NULL;
+	/* The active memcg first, as the charge does. */
+	if (!in_task() || current->active_memcg)
+		return get_mem_cgroup_from_mm(NULL);
+	rcu_read_lock();
+	do {
+		memcg = mem_cgroup_from_task(current);
+	} while (!css_tryget(&memcg->css));
+	rcu_read_unlock();
+	return memcg;
+#else
+	return NULL;
+#endif
+}
+
+void rust_helper_mem_cgroup_get(struct mem_cgroup *memcg)
+{
+#ifdef CONFIG_MEMCG
+	css_get(&memcg->css);
+#endif
+}
+
+void rust_helper_mem_cgroup_put(struct mem_cgroup *memcg)
+{
+	mem_cgroup_put(memcg);
+}
+
+bool rust_helper_mem_cgroup_is_root(struct mem_cgroup *memcg)
+{
+	return mem_cgroup_is_root(memcg);
+}
 
 /* vmap()'s flag for a mapping of pages that the caller owns. */
 const unsigned long rust_helper_vm_map = VM_MAP;

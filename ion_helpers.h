@@ -67,5 +67,14 @@ extern const gfp_t rust_helper_gfp_comp;
 extern const gfp_t rust_helper_gfp_noretry;
 extern const gfp_t rust_helper_gfp_reclaim;
 extern const unsigned long rust_helper_vm_map;
+extern const unsigned int rust_helper_shrinker_lru_aware;
+extern const unsigned int rust_helper_shrinker_memcg_aware;
+struct mem_cgroup;
+unsigned int rust_helper_nr_node_ids(void);
+bool rust_helper_node_possible(int nid);
+struct mem_cgroup *rust_helper_get_mem_cgroup_charged(void);
+void rust_helper_mem_cgroup_get(struct mem_cgroup *memcg);
+void rust_helper_mem_cgroup_put(struct mem_cgroup *memcg);
+bool rust_helper_mem_cgroup_is_root(struct mem_cgroup *memcg);
 
 #endif /* _ION_HELPERS_H */

@@ -66,6 +66,16 @@ extern "C" {
     pub(crate) static rust_helper_gfp_reclaim: gfp_t;
     pub(crate) static rust_helper_gfp_retry_mayfail: gfp_t;
     pub(crate) static rust_helper_vm_map: c_ulong;
+    pub(crate) static rust_helper_shrinker_lru_aware: c_uint;
+    pub(crate) static rust_helper_shrinker_memcg_aware: c_uint;
+
+    pub(crate) fn rust_helper_nr_node_ids() -> c_uint;
+    pub(crate) fn rust_helper_node_possible(nid: c_int) -> bool;
+    pub(crate) fn rust_helper_get_mem_cgroup_charged() -> *mut kernel::bindings::mem_cgroup;
+    pub(crate) fn rust_helper_mem_cgroup_get(memcg: *mut kernel::bindings::mem_cgroup);
+    pub(crate) fn rust_helper_mem_cgroup_put(memcg: *mut kernel::bindings::mem_cgroup);
+    #[cfg(CONFIG_KUNIT = "y")]
+    pub(crate) fn rust_helper_mem_cgroup_is_root(memcg: *mut kernel::bindings::mem_cgroup) -> bool;
 
     pub(crate) fn rust_helper_pgprot_writecombine(prot: pgprot_t) -> pgprot_t;
     pub(crate) fn rust_helper_page_kernel() -> pgprot_t;

@@ -26,6 +26,8 @@ pub(crate) mod genalloc;
 pub(crate) mod helpers;
 #[cfg(CONFIG_KUNIT = "y")]
 pub(crate) mod kunit;
+pub(crate) mod list_lru;
+pub(crate) mod memcg;
 pub(crate) mod mm;
 #[cfg(CONFIG_OF)]
 pub(crate) mod of;

@@ -84,6 +84,11 @@ impl Gfp {
         Self(unsafe { helpers::rust_helper_gfp_reclaim })
     }
 
+    /// The C `gfp_t`.
+    pub(crate) fn as_raw(self) -> bindings::gfp_t {
+        self.0
+    }
+
     /// Whether every flag of `other` is set in `self`.
     #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn contains(self, other: Self) -> bool {

@@ -6,9 +6,13 @@
 //!
 //! A [`Shrinker`] counts and frees objects; a [`Registration`] registers
 //! it with the kernel and unregisters it on drop, after its last callback
-//! has returned.
+//! has returned. A shrinker over [`ListLru`](super::list_lru::ListLru)s
+//! is NUMA- and memcg-aware ([`Registration::register_lru_aware`]): reclaim
+//! asks it per node and per memory cgroup, and only for the cgroups whose
+//! lists hold items.
 
-use core::ptr::NonNull;
+use super::{helpers, memcg::MemCgroup};
+use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{bindings, ffi::c_ulong, prelude::*, str::CStr, sync::Arc};
 
 /// What reclaim asks of a shrinker (`struct shrink_control`).
@@ -23,9 +27,17 @@ pub(crate) struct ShrinkControl<'a> {
 impl ShrinkControl<'_> {
     /// The NUMA node being reclaimed (a shrinker that is not NUMA-aware is
     /// asked for node 0 only).
-    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn nid(&self) -> i32 {
         self.raw.nid
+    }
+
+    /// The memory cgroup being reclaimed, for a memcg-aware shrinker;
+    /// `None` for the root or global reclaim.
+    pub(crate) fn memcg(&self) -> Option<&MemCgroup> {
+        let raw = self.raw.memcg;
+        // SAFETY: Reclaim holds a reference on the cgroup it shrinks for
+        // the whole call, which `self` borrows.
+        (!raw.is_null()).then(|| unsafe { MemCgroup::from_raw(raw) })
     }
 
     /// The allocation flags of the reclaim (`gfp_mask`): what the freeing
@@ -38,6 +50,24 @@ impl ShrinkControl<'_> {
     /// How many objects a scan should free.
     pub(crate) fn nr_to_scan(&self) -> usize {
         self.raw.nr_to_scan
+    }
+
+    /// Runs `f` with the control block of a reclaim of the root cgroup on
+    /// `nid`, asking for `nr_to_scan` objects, as `kswapd` would: for tests
+    /// of a shrinker's callbacks.
+    #[cfg(CONFIG_KUNIT = "y")]
+    pub(crate) fn with_root<R>(
+        nid: super::list_lru::Nid,
+        nr_to_scan: usize,
+        f: impl FnOnce(&ShrinkControl<'_>) -> R,
+    ) -> R {
+        let mut raw: bindings::shrink_control = pin_init::zeroed();
+        raw.gfp_mask = bindings::GFP_KERNEL;
+        raw.nid = nid.as_raw();
+        raw.nr_to_scan = nr_to_scan;
+        // INVARIANT: A control block for the calls `f` makes; a null
+        // cgroup is the root.
+        f(&ShrinkControl { raw: &raw })
     }
 }
 
@@ -88,12 +118,80 @@ unsafe impl<T: Shrinker> Send for Registration<T> {}
 // SAFETY: Shared references only reach `T`, which is `Sync`.
 unsafe impl<T: Shrinker> Sync for Registration<T> {}
 
+/// A shrinker allocated and not yet registered, lent to the constructor
+/// of the data it will shrink: lists that it walks
+/// ([`ListLru`](super::list_lru::ListLru)) learn its id from it.
+///
+/// # Invariants
+///
+/// `raw` was allocated by `shrinker_alloc` and is not registered for `'a`.
+pub(crate) struct Unregistered<'a> {
+    raw: NonNull<bindings::shrinker>,
+    _borrow: PhantomData<&'a ()>,
+}
+
+impl Unregistered<'_> {
+    /// The C `struct shrinker *`, for `list_lru_init_memcg`.
+    pub(crate) fn as_raw(&self) -> *mut bindings::shrinker {
+        self.raw.as_ptr()
+    }
+
+    /// Whether reclaim will ask the shrinker per memory cgroup: asked for,
+    /// and not turned off (`cgroup.memory=nokmem`, or no `CONFIG_MEMCG`).
+    pub(crate) fn memcg_aware(&self) -> bool {
+        // SAFETY: Allocated (invariant); reading its flags races nothing,
+        // it is not registered yet.
+        let flags = unsafe { (*self.raw.as_ptr()).flags };
+        // SAFETY: Reading a constant that C initialised at build time.
+        flags & unsafe { helpers::rust_helper_shrinker_memcg_aware } != 0
+    }
+}
+
 impl<T: Shrinker> Registration<T> {
-    /// Registers a shrinker named `name` over `data`.
+    /// Registers a shrinker named `name` over `data`, asked about node 0
+    /// and the root cgroup only (the driver's shrinker is
+    /// [`Registration::register_lru_aware`]).
+    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn register(name: &CStr, data: Arc<T>) -> Result<Self> {
+        Self::register_with(name, 0, |_| Ok(data))
+    }
+
+    /// Registers a NUMA- and memcg-aware shrinker named `name` over the data
+    /// that `init` makes, with the shrinker in hand (to set up the
+    /// [`ListLru`](super::list_lru::ListLru)s it walks). Its callbacks are
+    /// asked per node ([`ShrinkControl::nid`]) and per memory cgroup
+    /// ([`ShrinkControl::memcg`]), and for a cgroup only once a list of it
+    /// has held an item.
+    pub(crate) fn register_lru_aware(
+        name: &CStr,
+        init: impl FnOnce(&Unregistered<'_>) -> Result<Arc<T>>,
+    ) -> Result<Self> {
+        // SAFETY: Reading a constant that C initialised at build time.
+        let flags = unsafe { helpers::rust_helper_shrinker_lru_aware };
+        Self::register_with(name, flags, init)
+    }
+
+    fn register_with(
+        name: &CStr,
+        flags: u32,
+        init: impl FnOnce(&Unregistered<'_>) -> Result<Arc<T>>,
+    ) -> Result<Self> {
         // SAFETY: `name` is a C string; the format is a plain "%s".
-        let raw = unsafe { bindings::shrinker_alloc(0, c"%s".as_char_ptr(), name.as_char_ptr()) };
+        let raw =
+            unsafe { bindings::shrinker_alloc(flags, c"%s".as_char_ptr(), name.as_char_ptr()) };
         let raw = NonNull::new(raw).ok_or(ENOMEM)?;
+        // INVARIANT: Allocated above, registered only below.
+        let data = match init(&Unregistered {
+            raw,
+            _borrow: PhantomData,
+        }) {
+            Ok(data) => data,
+            Err(e) => {
+                // SAFETY: Allocated and never registered; freed once.
+                unsafe { bindings::shrinker_free(raw.as_ptr()) };
+                return Err(e);
+            }
+        };
         let private: *const T = &*data;
         // SAFETY: The shrinker is new and not registered; these are the
         // fields it needs. `private` stays valid until `shrinker_free` in
