@@ -68,7 +68,7 @@ module! {
         },
         mem_accounting: i32 {
             default: -1,
-            description: "Charge system and system-contig buffers to the allocating task's memory cgroup (bypassing the page pools): 1 on, 0 off, -1 as dma_heap.mem_accounting",
+            description: "Charge system and system-contig buffers to the allocating task's memory cgroup (the page pools then keep each cgroup's pages apart): 1 on, 0 off, -1 as dma_heap.mem_accounting",
         },
         kunit_warn: bool {
             default: false,

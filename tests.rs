@@ -188,15 +188,15 @@ mod buffer {
         line.1.trim().parse().map_err(|_| EINVAL)
     }
 
-    /// A heap that charges memory cgroups never pools a page, either way:
-    /// a pooled page would still be charged to the cgroup that freed it.
-    /// The same buffers from a heap that does not charge are pooled.
+    /// A heap pools its pages whether it charges memory cgroups or not
+    /// (charged pages on their cgroup's lists): the second buffer is the
+    /// first one's pages, and only one buffer's worth stays pooled.
     #[test]
-    fn charging_heap_bypasses_its_pools() -> Result {
+    fn both_accounting_modes_pool() -> Result {
         let len = 2 * kernel::sizes::SZ_1M;
         for (account, pooled) in [
             (heaps::Account::Off, len / PAGE_SIZE),
-            (heaps::Account::Memcg, 0),
+            (heaps::Account::Memcg, len / PAGE_SIZE),
         ] {
             let heap = heaps::system_heap(heaps::system::PoolConfig::DEFAULT, account)?;
             for _ in 0..2 {

@@ -48,9 +48,13 @@ use kernel::{
 /// Where the pages of a [`Run`] come from, and so how they go back: each
 /// kind gives its pages back when it drops.
 pub(crate) enum Source {
-    /// A block of the page allocator (system heap, maybe via its pools).
+    /// A block of the page allocator (system heap) that no pool keeps.
     #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
     Block(Pages),
+    /// A block of the page allocator that goes back to its pool (system
+    /// heap).
+    #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
+    Pooled(page_pool::Pooled),
     /// An exact-size run of the page allocator (system-contig heap).
     #[cfg(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG)]
     Exact(ExactPages),
@@ -85,6 +89,8 @@ impl Run {
         match &self.source {
             #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
             Source::Block(p) => p.contiguous(),
+            #[cfg(CONFIG_ION_RS_HEAP_SYSTEM)]
+            Source::Pooled(p) => p.pages().contiguous(),
             #[cfg(CONFIG_ION_RS_HEAP_SYSTEM_CONTIG)]
             Source::Exact(p) => p.contiguous(),
             #[cfg(CONFIG_ION_RS_HEAP_CMA)]
@@ -104,18 +110,16 @@ impl Run {
 /// memory cgroup (`mem_accounting`), fixed for the life of a heap.
 ///
 /// A charged page stays charged to the cgroup that allocated it until it
-/// is freed, and 7.3 exports no way to move a charge
-/// (`__memcg_kmem_charge_page` and its uncharge are not exported). A pool
-/// would hand a page charged to cgroup A to a buffer of cgroup B, so the
-/// system heap, while it charges, bypasses its pools both ways: its pages
-/// come from the page allocator and go back to it. A pool per cgroup would
-/// have to outlive the cgroup, or learn when it dies, and nothing exported
-/// says that.
+/// is freed (7.3 exports no way to move a charge). So the system heap's
+/// pools keep a charged page on the list of the cgroup it is charged to
+/// (see `page_pool`): only that cgroup's allocations take it back, its
+/// reclaim frees it, and when the cgroup goes offline the page follows its
+/// charge to the parent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Account {
-    /// Nothing is charged; the pools serve.
+    /// Nothing is charged; one pool serves every cgroup.
     Off,
-    /// Every page is charged (`__GFP_ACCOUNT`); no pool is used.
+    /// Every page is charged (`__GFP_ACCOUNT`); the pools are per cgroup.
     Memcg,
 }
 

@@ -23,26 +23,39 @@
 //! gives their pages back under memory pressure (pending runs first), and
 //! `/sys/kernel/debug/ion/drain_pools` empties them.
 //!
-//! Lock order: `Pools::lists` is a spinlock and a leaf. Nothing is allocated
-//! and nothing is zeroed while it is held (every list reserved capacity for
-//! the bound up front), so reclaim, and with it our own shrinker, cannot be
-//! entered under it.
+//! Per cgroup: each pool is a memcg-aware [`ListLru`]. A run of a pooled
+//! order travels with a node of its pool's list ([`Pooled`]), allocated
+//! with the run, in the allocating task's context: with accounting on, the
+//! node and the pages are charged to the same cgroup, so the run goes back
+//! on that cgroup's list whoever frees it, still charged, and only that
+//! cgroup's allocations take it. A cgroup's reclaim (at `memory.high` or
+//! `memory.max`) reaches its own lists through the memcg-aware shrinker;
+//! when the cgroup goes offline the core hands its runs to the parent, as
+//! it does their charges. With accounting off nothing is charged and every
+//! run is on the root's list: one global pool.
+//!
+//! Locks: the lists' spinlocks are the core's, and leaves. Nothing is
+//! allocated and nothing is zeroed under them (the walks hand runs over
+//! after unlocking), so reclaim, and with it our own shrinker, cannot be
+//! entered under one.
 
-use super::{CacheMode, Run, Source};
+use super::{Account, CacheMode, Run, Source};
 use crate::{
     abstractions::{
         dma::OwnedDevice,
-        page::{ContiguousPages, Pages},
-        shrinker::{Count, Scan, ShrinkControl, Shrinker},
+        list_lru::{Item, ListLru, Nid, Walk},
+        memcg::MemCgroup,
+        page::{ContiguousPages, Gfp, Pages},
+        shrinker::{Count, Scan, ShrinkControl, Shrinker, Unregistered},
         workqueue::{flush_delayed, system_dfl},
     },
     stats::Relaxed,
 };
 use core::fmt;
 use kernel::{
-    new_spinlock,
     prelude::*,
-    sync::{atomic::Atomic, Arc, SetOnce, SpinLock},
+    str::CString,
+    sync::{aref::ARef, atomic::Atomic, Arc, SetOnce},
     workqueue::{impl_has_delayed_work, new_delayed_work, DelayedWork, WorkItem},
 };
 
@@ -71,34 +84,44 @@ fn is_uncached(i: usize) -> bool {
     i >= ORDERS.len()
 }
 
-/// A block in a pool, and whether it is clean for DMA (see [`Run::clean`]).
-struct Kept {
+/// A block of a pooled order and its state.
+pub(crate) struct Kept {
     pages: Pages,
+    /// Zeroed since its last owner gave it up.
+    zeroed: bool,
+    /// Zeroed and written back from the CPU caches (see [`Run::clean`]).
     clean: bool,
 }
 
-/// # Invariants
-///
-/// Every block in `runs[i]` and `pending[i]` has order `order_of(i)`; those
-/// in `runs[i]` are zeroed unless `zero_on_alloc`, and written back from
-/// the CPU caches if marked clean; those in `pending[i]` are not zeroed.
-/// `zeroing[i]` blocks are out of `pending[i]`, being zeroed by the work
-/// item. `pages` counts them all.
-struct Lists {
-    runs: [KVec<Kept>; NPOOLS],
-    pending: [KVec<Pages>; NPOOLS],
-    zeroing: [usize; NPOOLS],
-    pages: usize,
+impl Kept {
+    /// The block.
+    pub(crate) fn pages(&self) -> &Pages {
+        &self.pages
+    }
 }
 
+/// A run that its pool will take back: the block in a node of the list of
+/// its order and cache mode, allocated with it (and charged with it).
+pub(crate) type Pooled = Item<Kept>;
+
+/// # Invariants
+///
+/// `lists[i]` holds blocks of order `order_of(i)`, zeroed if `zeroed`
+/// (and then written back if `clean`). `runs[i]` counts the blocks of pool
+/// `i`, on its lists or being zeroed; `dirty[i]` those of them not zeroed
+/// (none with `zero_on_alloc`, whose blocks are zeroed on the way out);
+/// `pages` all of their pages, at most `max_pages`.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Pools {
-    #[pin]
-    lists: SpinLock<Lists>,
+    lists: [Arc<ListLru<Kept>>; NPOOLS],
     #[pin]
     work: DelayedWork<Pools>,
     max_pages: usize,
     zero_on_alloc: bool,
+    account: Account,
+    pages: Atomic<i64>,
+    runs: [Atomic<i64>; NPOOLS],
+    dirty: [Atomic<i64>; NPOOLS],
     hits: [Atomic<i64>; NPOOLS],
     misses: [Atomic<i64>; NPOOLS],
     /// The device that uncached runs are cleaned for; until it is set they
@@ -114,55 +137,89 @@ impl_has_delayed_work! {
 /// back-to-back loop to take its runs back, short against a frame period.
 const ZERO_DELAY: kernel::time::Jiffies = 1;
 
+/// How many runs the zeroer takes off a list at a time.
+const ZERO_BATCH: usize = 8;
+
 impl WorkItem for Pools {
     type Pointer = Arc<Pools>;
 
-    /// Zeroes the pending runs, cleans the uncached ones, and moves them
-    /// into their pools.
+    /// Zeroes the pending runs of every cgroup, cleans the uncached ones,
+    /// and puts them back on their lists, a few at a time.
     fn run(this: Arc<Pools>) {
-        while let Some((i, mut pages)) = this.pop_pending() {
-            pages.zero();
-            let clean = is_uncached(i)
-                && this
-                    .clean_dev
-                    .as_ref()
-                    .is_some_and(|dev| super::write_back(dev.device(), pages.contiguous()).is_ok());
-            let order = order_of(i);
-            let mut l = this.lists.lock();
-            l.zeroing[i] -= 1;
-            // Never fails: `runs[i]` has room for the bound, and `pages`
-            // already counts this block. If it did, the block would drop,
-            // back to the page allocator.
-            if l.runs[i]
-                .push_within_capacity(Kept { pages, clean })
-                .is_err()
-            {
-                l.pages -= 1 << order;
+        for i in 0..NPOOLS {
+            for nid in Nid::possible() {
+                while this.dirty[i].load(Relaxed) > 0 {
+                    let mut n = 0;
+                    let took = this.lists[i].walk_node(
+                        nid,
+                        usize::MAX,
+                        |k| match (n < ZERO_BATCH, k.zeroed) {
+                            (false, _) => Walk::Stop,
+                            (true, true) => Walk::Skip,
+                            (true, false) => {
+                                n += 1;
+                                Walk::Take
+                            }
+                        },
+                        |mut k| {
+                            k.pages.zero();
+                            k.zeroed = true;
+                            k.clean = is_uncached(i)
+                                && this.clean_dev.as_ref().is_some_and(|dev| {
+                                    super::write_back(dev.device(), k.pages.contiguous()).is_ok()
+                                });
+                            this.dirty[i].add(-1, Relaxed);
+                            // Never refused: the run came off this list.
+                            // If it were, it would drop, back to the page
+                            // allocator.
+                            if let Err(k) = this.lists[i].add(k) {
+                                this.forget(i, &k);
+                            }
+                        },
+                    );
+                    if took == 0 {
+                        break;
+                    }
+                }
             }
         }
     }
 }
 
+/// Tells the instances' slab caches apart.
+static INSTANCE: Atomic<i64> = Atomic::new(0);
+
 impl Pools {
     /// Pools holding at most `max_bytes`, zeroing pages before they go back
-    /// in (or, with `zero_on_alloc`, on the way out). The owner registers
-    /// them with a shrinker.
-    pub(crate) fn new(max_bytes: usize, zero_on_alloc: bool) -> Result<Arc<Self>> {
+    /// in (or, with `zero_on_alloc`, on the way out), and charging their
+    /// runs' nodes as `account` says; walked by `shrinker`, whose data they
+    /// are.
+    pub(crate) fn new(
+        max_bytes: usize,
+        zero_on_alloc: bool,
+        account: Account,
+        shrinker: &Unregistered<'_>,
+    ) -> Result<Arc<Self>> {
         let max_pages = max_bytes / kernel::page::PAGE_SIZE;
-        fn lists<T>(max_pages: usize) -> Result<[KVec<T>; NPOOLS]> {
-            let mut l: [KVec<T>; NPOOLS] = core::array::from_fn(|_| KVec::new());
-            for (i, r) in l.iter_mut().enumerate() {
-                r.reserve(max_pages >> order_of(i), GFP_KERNEL)?;
-            }
-            Ok(l)
-        }
-        let (runs, pending) = (lists(max_pages)?, lists(max_pages)?);
+        let instance = INSTANCE.fetch_add(1, Relaxed);
+        // Slab cache names are unique: the instance, the mode and the order.
+        let list = |i: usize| -> Result<Arc<ListLru<Kept>>> {
+            let mode = if is_uncached(i) { 'u' } else { 'c' };
+            let name = CString::try_from_fmt(fmt!("ion_rs_pool{instance}_{mode}{}", order_of(i)))?;
+            ListLru::new(&name, Some(shrinker))
+        };
+        const _: () = assert!(NPOOLS == 4);
+        let lists = [list(0)?, list(1)?, list(2)?, list(3)?];
         Arc::pin_init(
             try_pin_init!(Pools {
-                lists <- new_spinlock!(Lists { runs, pending, zeroing: [0; NPOOLS], pages: 0 }),
+                lists,
                 work <- new_delayed_work!("ion_rs::Pools::work"),
                 max_pages,
                 zero_on_alloc,
+                account,
+                pages: Atomic::new(0),
+                runs: [const { Atomic::new(0) }; NPOOLS],
+                dirty: [const { Atomic::new(0) }; NPOOLS],
                 hits: [const { Atomic::new(0) }; NPOOLS],
                 misses: [const { Atomic::new(0) }; NPOOLS],
                 clean_dev: SetOnce::new(),
@@ -184,138 +241,169 @@ impl Pools {
         self.clean_dev.populate(dev);
     }
 
-    fn pop_pending(&self) -> Option<(usize, Pages)> {
-        let mut l = self.lists.lock();
-        let (i, p) = (0..NPOOLS).find_map(|i| l.pending[i].pop().map(|p| (i, p)))?;
-        l.zeroing[i] += 1;
-        Some((i, p))
+    /// The cgroup whose runs an allocation of the current task may take:
+    /// the one it is charged to with accounting on; the root (`None`), where
+    /// every run is, with it off.
+    pub(crate) fn cgroup(&self) -> Option<ARef<MemCgroup>> {
+        match self.account {
+            Account::Off => None,
+            Account::Memcg => MemCgroup::charged(),
+        }
     }
 
-    /// A zeroed run of `1 << order` pages from the pool, if it has one.
-    pub(crate) fn take(&self, order: u32, mode: CacheMode) -> Option<Run> {
-        let i = index(order, mode)?;
-        // A zeroed run if there is one, else a pending (dirty) one.
-        let kept = {
-            let mut l = self.lists.lock();
-            let k = match l.runs[i].pop() {
-                Some(k) => Some((k, self.zero_on_alloc)),
-                None => l.pending[i].pop().map(|pages| {
-                    (
-                        Kept {
-                            pages,
-                            clean: false,
-                        },
-                        true,
-                    )
-                }),
-            };
-            if k.is_some() {
-                l.pages -= 1 << order;
-            }
-            k
+    /// The block `pages` as a run its pool will take back, with a node
+    /// charged as the pools charge; a block of an order they do not keep,
+    /// or whose node cannot be had, is a plain block.
+    pub(crate) fn wrap(&self, pages: Pages, mode: CacheMode) -> Source {
+        let Some(i) = index(pages.order(), mode) else {
+            return Source::Block(pages);
         };
-        let Some((mut kept, dirty)) = kept else {
+        let gfp = Gfp::KERNEL | Gfp::NOWARN | self.account.gfp();
+        let kept = Kept {
+            pages,
+            zeroed: false,
+            clean: false,
+        };
+        match self.lists[i].alloc(gfp, kept) {
+            Ok(item) => Source::Pooled(item),
+            Err(kept) => Source::Block(kept.pages),
+        }
+    }
+
+    /// Drops the counts of a run of pool `i` that leaves the pools.
+    fn forget(&self, i: usize, k: &Kept) {
+        self.pages.add(-(1i64 << order_of(i)), Relaxed);
+        self.runs[i].add(-1, Relaxed);
+        if !k.zeroed && !self.zero_on_alloc {
+            self.dirty[i].add(-1, Relaxed);
+        }
+    }
+
+    /// A zeroed run of `1 << order` pages from the pool of `memcg` (the
+    /// root's for `None`), if it has one: a zeroed run if the zeroer got to
+    /// it, else a pending one, zeroed here.
+    pub(crate) fn take(
+        &self,
+        order: u32,
+        mode: CacheMode,
+        memcg: Option<&MemCgroup>,
+    ) -> Option<Run> {
+        let i = index(order, mode)?;
+        let mut got = None;
+        for nid in Nid::possible() {
+            self.lists[i].walk_one(nid, memcg, 1, |_| Walk::Take, |k| got = Some(k));
+            if got.is_some() {
+                break;
+            }
+        }
+        let Some(mut k) = got else {
             self.misses[i].add(1, Relaxed);
             return None;
         };
+        self.forget(i, &k);
         self.hits[i].add(1, Relaxed);
-        if dirty {
-            kept.pages.zero();
+        if !k.zeroed {
+            k.pages.zero();
         }
-        let mut run = Run::new(Source::Block(kept.pages));
-        run.clean = kept.clean && !dirty;
+        let clean = k.clean && k.zeroed;
+        k.zeroed = false;
+        k.clean = false;
+        let mut run = Run::new(Source::Pooled(k));
+        run.clean = clean;
         Some(run)
     }
 
-    /// Keeps a block that its owner gives up, to be zeroed later by the
-    /// work item (or on the way out). A block the pools do not keep (full,
-    /// or an order they do not pool) drops, back to the page allocator.
-    pub(crate) fn give(self: &Arc<Self>, pages: Pages, mode: CacheMode) {
-        let order = pages.order();
-        let Some(i) = index(order, mode) else {
+    /// Keeps a run that its owner gives up, on the list of the cgroup its
+    /// node is charged to, to be zeroed later by the work item (or on the
+    /// way out). A run the pools do not keep (full, or of another mode)
+    /// drops, back to the page allocator.
+    pub(crate) fn give(self: &Arc<Self>, mut k: Pooled, mode: CacheMode) {
+        let Some(i) = index(k.pages.order(), mode) else {
             return;
         };
-        {
-            let mut l = self.lists.lock();
-            if l.pages + (1 << order) > self.max_pages {
-                return;
-            }
-            // Never allocates: capacity for the bound was reserved.
-            // INVARIANT: dirty blocks go to `pending`, or to `runs` (not
-            // clean) when they are zeroed on the way out.
-            let kept = if self.zero_on_alloc {
-                l.runs[i]
-                    .push_within_capacity(Kept {
-                        pages,
-                        clean: false,
-                    })
-                    .is_ok()
-            } else {
-                l.pending[i].push_within_capacity(pages).is_ok()
-            };
-            if !kept {
-                return;
-            }
-            l.pages += 1 << order;
+        let n = 1i64 << order_of(i);
+        if self.pages.fetch_add(n, Relaxed) + n > self.max_pages as i64 {
+            self.pages.add(-n, Relaxed);
+            return;
+        }
+        k.zeroed = false;
+        k.clean = false;
+        self.runs[i].add(1, Relaxed);
+        if !self.zero_on_alloc {
+            self.dirty[i].add(1, Relaxed);
+        }
+        if let Err(k) = self.lists[i].add(k) {
+            // A run of the other mode: not ours to keep.
+            self.forget(i, &k);
+            return;
         }
         if !self.zero_on_alloc {
-            // Already armed is fine: the zeroer sees this block too.
+            // Already armed is fine: the zeroer sees this run too.
             let _ = system_dfl().enqueue_delayed(self.clone(), ZERO_DELAY);
         }
     }
 
-    /// Pages held by the pools.
-    pub(crate) fn count(&self) -> usize {
-        self.lists.lock().pages
+    /// Frees up to `nr` pages of the lists that `walk` walks (whole runs,
+    /// pending ones first, the largest first); returns how many pages were
+    /// freed.
+    fn free_runs(
+        &self,
+        nr: usize,
+        mut walk: impl FnMut(&Arc<ListLru<Kept>>, &mut dyn FnMut(&Kept) -> Walk, &mut dyn FnMut(Pooled)),
+    ) -> usize {
+        let mut freed = 0;
+        for pass in 0..2 * NPOOLS {
+            let i = pass % NPOOLS;
+            let pending_only = pass < NPOOLS;
+            let want = |freed: usize| freed < nr;
+            let mut planned = freed;
+            walk(
+                &self.lists[i],
+                &mut |k| {
+                    if !want(planned) {
+                        Walk::Stop
+                    } else if pending_only && k.zeroed {
+                        Walk::Skip
+                    } else {
+                        planned += 1 << order_of(i);
+                        Walk::Take
+                    }
+                },
+                &mut |k| {
+                    self.forget(i, &k);
+                    // Freeing pages does not sleep.
+                    drop(k);
+                    freed += 1 << order_of(i);
+                },
+            );
+        }
+        freed
     }
 
-    /// Frees up to `nr` pages (whole runs, the largest first); returns how
-    /// many pages were freed.
-    pub(crate) fn shrink(&self, nr: usize) -> usize {
+    /// Empties the pools of every cgroup.
+    pub(crate) fn drain(&self) -> usize {
         let mut freed = 0;
-        let mut l = self.lists.lock();
-        let l = &mut *l;
-        // Pending runs first: they have not been zeroed yet.
-        for pass in 0..2 * NPOOLS {
-            let (i, order) = (pass % NPOOLS, order_of(pass % NPOOLS));
-            while freed < nr {
-                let p = if pass < NPOOLS {
-                    l.pending[i].pop()
-                } else {
-                    l.runs[i].pop().map(|k| k.pages)
-                };
-                let Some(p) = p else { break };
-                l.pages -= 1 << order;
-                // Freeing pages does not sleep: fine under the spinlock.
-                drop(p);
-                freed += 1 << order;
-            }
+        for nid in Nid::possible() {
+            freed += self.free_runs(usize::MAX, |l, f, then| {
+                l.walk_node(nid, usize::MAX, f, then);
+            });
         }
         freed
     }
 
     /// Writes each pool's size and its hit and miss counters.
     pub(crate) fn write_stats(&self, f: &mut fmt::Formatter<'_>, heap: &str) -> fmt::Result {
-        let (lens, dirty): ([usize; NPOOLS], [usize; NPOOLS]) = {
-            let l = self.lists.lock();
-            (
-                core::array::from_fn(|i| l.runs[i].len() + l.pending[i].len() + l.zeroing[i]),
-                core::array::from_fn(|i| l.pending[i].len() + l.zeroing[i]),
-            )
-        };
-        let pages = |runs: &[usize; NPOOLS]| -> usize {
+        let runs: [i64; NPOOLS] = core::array::from_fn(|i| self.runs[i].load(Relaxed));
+        let dirty: [i64; NPOOLS] = core::array::from_fn(|i| self.dirty[i].load(Relaxed));
+        let pages = |runs: &[i64; NPOOLS]| -> i64 {
             runs.iter().enumerate().map(|(i, n)| n << order_of(i)).sum()
         };
-        writeln!(f, "heap.{heap}.pool_pages {}", pages(&lens))?;
+        writeln!(f, "heap.{heap}.pool_pages {}", pages(&runs))?;
         // Pages that the work item has yet to zero: a run it is zeroing can
         // be handed out by no one until it is done.
         writeln!(f, "heap.{heap}.pool_dirty_pages {}", pages(&dirty))?;
-        for (i, n) in lens.iter().enumerate() {
-            let mode = if i < ORDERS.len() {
-                "cached"
-            } else {
-                "uncached"
-            };
+        for (i, n) in runs.iter().enumerate() {
+            let mode = if is_uncached(i) { "uncached" } else { "cached" };
             let o = order_of(i);
             writeln!(f, "heap.{heap}.pool.{mode}.order{o}.runs {n}")?;
             let hits = self.hits[i].load(Relaxed);
@@ -330,27 +418,143 @@ impl Pools {
 #[pinned_drop]
 impl PinnedDrop for Pools {
     fn drop(self: Pin<&mut Self>) {
-        self.shrink(usize::MAX);
+        self.drain();
     }
 }
 
 /// The shrinker (registered by the owner, which drops it before the pools)
-/// counts and frees pages, of any node.
+/// counts and frees the pages of the node and cgroup that reclaim asks
+/// for.
 impl Shrinker for Pools {
-    fn count(&self, _sc: &ShrinkControl<'_>) -> Count {
-        match Pools::count(self) {
+    fn count(&self, sc: &ShrinkControl<'_>) -> Count {
+        let n: usize = (0..NPOOLS)
+            .map(|i| self.lists[i].shrink_count(sc) << order_of(i))
+            .sum();
+        match n {
             0 => Count::Empty,
             n => Count::Objects(n),
         }
     }
 
-    /// Whole runs go, so a scan frees at least one run while any page is
-    /// pooled: nothing freed means the pools are empty, and reclaim need
-    /// not ask again this round.
+    /// Whole runs go, so a scan frees at least one run while any page of
+    /// the cgroup is pooled: nothing freed means its pools are empty, and
+    /// reclaim need not ask again this round.
     fn scan(&self, sc: &ShrinkControl<'_>) -> Scan {
-        match self.shrink(sc.nr_to_scan()) {
+        let freed = self.free_runs(sc.nr_to_scan(), |l, f, then| {
+            l.shrink_walk(sc, usize::MAX, f, then);
+        });
+        match freed {
             0 => Scan::Stop,
             n => Scan::Freed(n),
         }
+    }
+}
+
+#[kunit_tests(ion_rs_page_pool)]
+mod tests {
+    use super::*;
+    use crate::abstractions::shrinker::Registration;
+
+    fn pools(max_runs: usize, account: Account) -> Result<Registration<Pools>> {
+        let max = max_runs * (kernel::page::PAGE_SIZE << ORDERS[0]);
+        Registration::register_lru_aware(c"ion_rs_page_pool_test", |s| {
+            Pools::new(max, false, account, s)
+        })
+    }
+
+    /// A run of the largest pooled order, as the system heap makes one.
+    fn run(p: &Pools, mode: CacheMode) -> Result<Pooled> {
+        let pages = Pages::alloc(ORDERS[0], Gfp::KERNEL | p.account.gfp())?;
+        match p.wrap(pages, mode) {
+            Source::Pooled(k) => Ok(k),
+            _ => Err(ENOMEM),
+        }
+    }
+
+    fn give_back(p: &Arc<Pools>, r: Run, mode: CacheMode) {
+        if let Source::Pooled(k) = r.source {
+            p.give(k, mode);
+        }
+    }
+
+    /// Runs go back to the pool of their order and mode, up to the bound;
+    /// the zeroer zeroes them; a take of the same cgroup hits, clean for
+    /// an uncached run once a device is set, and another mode misses.
+    #[test]
+    fn runs_come_back_to_their_pool() -> Result {
+        for account in [Account::Off, Account::Memcg] {
+            let reg = pools(2, account)?;
+            let p = reg.data();
+            let memcg = p.cgroup();
+            for _ in 0..3 {
+                p.give(run(p, CacheMode::Cached)?, CacheMode::Cached);
+            }
+            // The third run was over the bound: back to the page allocator.
+            assert_eq!(p.runs[0].load(Relaxed), 2);
+            assert_eq!(p.pages.load(Relaxed), 2 << ORDERS[0]);
+            p.flush();
+            assert_eq!(p.dirty[0].load(Relaxed), 0);
+            assert!(p
+                .take(ORDERS[0], CacheMode::Uncached, memcg.as_deref())
+                .is_none());
+            let r = p
+                .take(ORDERS[0], CacheMode::Cached, memcg.as_deref())
+                .ok_or(ENOMEM)?;
+            assert_eq!((p.hits[0].load(Relaxed), p.misses[2].load(Relaxed)), (1, 1));
+            assert_eq!(p.runs[0].load(Relaxed), 1);
+            // A run given back is taken again, dirty (and zeroed on the way
+            // out) or zeroed, whether or not the zeroer ran in between.
+            give_back(p, r, CacheMode::Cached);
+            let again = p.take(ORDERS[0], CacheMode::Cached, memcg.as_deref());
+            assert!(again.is_some());
+            drop(again);
+            p.flush();
+            assert_eq!(p.dirty[0].load(Relaxed), 0);
+            assert_eq!(p.drain(), 1 << ORDERS[0]);
+            assert_eq!((p.runs[0].load(Relaxed), p.pages.load(Relaxed)), (0, 0));
+        }
+        Ok(())
+    }
+
+    /// The shrinker counts the root's pooled pages on the node reclaim
+    /// asks about and frees whole runs, pending ones first; an empty pool
+    /// is `Empty`, and a scan that frees nothing is `Stop`.
+    #[test]
+    fn the_shrinker_frees_what_it_counts() -> Result {
+        let reg = pools(4, Account::Memcg)?;
+        let p = reg.data();
+        for _ in 0..3 {
+            p.give(run(p, CacheMode::Uncached)?, CacheMode::Uncached);
+        }
+        let per_run = 1usize << ORDERS[0];
+        let mut counted = 0;
+        let mut freed = 0;
+        for nid in Nid::possible() {
+            counted += match ShrinkControl::with_root(nid, 0, |sc| p.count(sc)) {
+                Count::Objects(n) => n,
+                Count::Empty => 0,
+            };
+            freed += match ShrinkControl::with_root(nid, per_run + 1, |sc| p.scan(sc)) {
+                Scan::Freed(n) => n,
+                Scan::Stop => 0,
+            };
+        }
+        assert_eq!(counted, 3 * per_run);
+        // Asked for a page more than a run: whole runs, so two.
+        assert_eq!(freed, 2 * per_run);
+        assert_eq!(p.runs[2].load(Relaxed), 1);
+        p.drain();
+        for nid in Nid::possible() {
+            assert_eq!(
+                ShrinkControl::with_root(nid, 0, |sc| p.count(sc)),
+                Count::Empty
+            );
+            assert_eq!(
+                ShrinkControl::with_root(nid, 8, |sc| p.scan(sc)),
+                Scan::Stop
+            );
+        }
+        assert_eq!(p.pages.load(Relaxed), 0);
+        Ok(())
     }
 }

@@ -7,6 +7,7 @@
 use super::{page_pool::Pools, Account, CacheMode, HeapOps, Run, Runs, Source};
 use crate::abstractions::{
     dma::OwnedDevice,
+    memcg::MemCgroup,
     page::{totalram_pages, Gfp, Pages},
     shrinker,
 };
@@ -81,10 +82,9 @@ impl PoolConfig {
 impl SystemHeap {
     pub(crate) fn new(cfg: PoolConfig, account: Account) -> Result<Self> {
         Ok(Self {
-            pools: shrinker::Registration::register(
-                c"ion_rs-pool",
-                Pools::new(cfg.max_bytes, cfg.zero_on_alloc)?,
-            )?,
+            pools: shrinker::Registration::register_lru_aware(c"ion_rs-pool", |shrinker| {
+                Pools::new(cfg.max_bytes, cfg.zero_on_alloc, account, shrinker)
+            })?,
             account,
         })
     }
@@ -104,24 +104,20 @@ impl SystemHeap {
         }
     }
 
-    fn alloc_run(&self, order: u32, mode: CacheMode) -> Option<Run> {
-        let pooled = match self.account {
-            Account::Off => self.pools().take(order, mode),
-            Account::Memcg => None,
-        };
-        pooled.or_else(|| {
-            Some(Run::new(Source::Block(
-                Pages::alloc(order, self.gfp(order)).ok()?,
-            )))
+    /// A run from the pool of `memcg` (see [`Pools::cgroup`]), else from
+    /// the page allocator, charged as the heap charges.
+    fn alloc_run(&self, order: u32, mode: CacheMode, memcg: Option<&MemCgroup>) -> Option<Run> {
+        self.pools().take(order, mode, memcg).or_else(|| {
+            let pages = Pages::alloc(order, self.gfp(order)).ok()?;
+            Some(Run::new(self.pools().wrap(pages, mode)))
         })
     }
 
-    /// Gives a run to the pool, or back to the page allocator (its drop) if
-    /// the pool is full or does not keep its order, or if the run is
-    /// charged to a cgroup.
+    /// Gives a run to its pool, or back to the page allocator (its drop) if
+    /// the pool is full or does not keep its order.
     fn free_run(&self, run: Run, mode: CacheMode) {
-        if let (Source::Block(pages), Account::Off) = (run.source, self.account) {
-            self.pools().give(pages, mode);
+        if let Source::Pooled(k) = run.source {
+            self.pools().give(k, mode);
         }
     }
 }
@@ -139,12 +135,13 @@ impl HeapOps for SystemHeap {
             })
             .1;
         let mut list = Runs::with_capacity(runs, GFP_KERNEL)?;
+        let memcg = self.pools().cgroup();
         let mut remaining = len;
         let mut max_order = ORDERS[0];
         while remaining > 0 {
             let mut got = None;
             while let Some(order) = order_for(remaining, max_order) {
-                if let Some(r) = self.alloc_run(order, mode) {
+                if let Some(r) = self.alloc_run(order, mode, memcg.as_deref()) {
                     got = Some(r);
                     break;
                 }
@@ -183,7 +180,7 @@ impl HeapOps for SystemHeap {
     /// (the shrinker does not wait for the work).
     fn drain(&self) {
         self.pools().flush();
-        self.pools().shrink(usize::MAX);
+        self.pools().drain();
     }
 
     fn write_pool_stats(&self, f: &mut fmt::Formatter<'_>, name: &str) -> fmt::Result {
