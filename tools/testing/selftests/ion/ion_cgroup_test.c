@@ -4,9 +4,12 @@
  * faces (/dev/ion and /dev/dma_heap).
  *
  * - memory: with mem_accounting on, system and system-contig buffers are
- *   charged to the allocating task's memory cgroup and uncharged at the
- *   last close; a cgroup at its memory.max gets ENOMEM, never an OOM kill;
- *   the page pools never carry a charge from one cgroup to another.
+ *   charged to the allocating task's memory cgroup and uncharged when the
+ *   pages leave rust-ion; a cgroup at its memory.max gets ENOMEM, never an
+ *   OOM kill. The system heap's pools are per cgroup: a freed page stays
+ *   charged to its cgroup, only that cgroup's allocations take it back, the
+ *   cgroup's reclaim frees it, and a removed cgroup's pages go to its
+ *   parent.
  * - dmem: every carveout, chunk and CMA heap is a region of the dmem
  *   controller (dma_heap/<memory name>); dmem.current follows allocation
  *   and free to the byte, and a cgroup past its dmem.max gets ENOMEM while
@@ -149,6 +152,32 @@ static long long mem_now(const char *cg)
 	return cg_get(cg, "memory.current", NULL);
 }
 
+/* Bytes in the system heap's pools, of every cgroup. */
+static long long pooled(void)
+{
+	return ion_stat("heap.ion_system_heap.pool_pages") * ion_page_size();
+}
+
+/* Empties the pools (of every cgroup). */
+static int drain(void)
+{
+	return ion_write_file("/sys/kernel/debug/ion/drain_pools", "1");
+}
+
+/* Runs of @bytes taken from the pool of @mode so far. */
+static long long hits(const char *mode, size_t bytes)
+{
+	return ion_pool_stat(mode, bytes, "hits");
+}
+
+/* Waits up to 5 s for the zeroer: a run it zeroes is off its list. */
+static int wait_zeroed(void)
+{
+	for (int i = 0; i < 500 && ion_stat("heap.ion_system_heap.pool_dirty_pages"); i++)
+		usleep(10 * 1000);
+	return ion_stat("heap.ion_system_heap.pool_dirty_pages") ? -EBUSY : 0;
+}
+
 #define NEAR(a, b) (llabs((long long)(a) - (long long)(b)) <= (long long)SZ_1M)
 
 FIXTURE(cg) {
@@ -178,9 +207,11 @@ FIXTURE_TEARDOWN(cg)
 }
 
 /*
- * memory.current of the allocating cgroup rises by the buffer's size and
- * falls back after close, within 1 MiB: system (one 16 MiB buffer) and
- * system-contig (eight of 512 KiB), both faces, both cache modes.
+ * memory.current of the allocating cgroup rises by the buffer's size, and
+ * after close stays up by what went into the pools (still charged to it),
+ * within 1 MiB; after the pools are drained it is back: system (one 16 MiB
+ * buffer) and system-contig (eight of 512 KiB, never pooled), both faces,
+ * both cache modes.
  */
 TEST_F(cg, memcg_charges_the_allocator_until_the_last_close)
 {
@@ -203,8 +234,11 @@ TEST_F(cg, memcg_charges_the_allocator_until_the_last_close)
 		for (int face = FACE_ION; face <= FACE_DMA_HEAP; face++)
 			for (int cached = 0; cached < 2; cached++) {
 				uint32_t flags = cached ? ION_FLAG_CACHED : 0;
-				long long before = mem_now("ion_a"), during;
+				long long before, during, after, kept;
 				int fds[8] = { 0 };
+
+				ASSERT_EQ(0, drain());
+				before = mem_now("ion_a");
 
 				for (int i = 0; i < kinds[k].n; i++) {
 					fds[i] = alloc_on(face, self->ion, id, flags, kinds[k].len);
@@ -219,11 +253,17 @@ TEST_F(cg, memcg_charges_the_allocator_until_the_last_close)
 				during = mem_now("ion_a");
 				for (int i = 0; i < kinds[k].n; i++)
 					close(fds[i]);
-				ksft_print_msg("%s heap %d %s: +%lld KiB, then %+lld KiB\n",
+				after = mem_now("ion_a");
+				kept = pooled();
+				ASSERT_EQ(0, drain());
+				ksft_print_msg("%s heap %d %s: +%lld, %+lld (%lld pooled), %+lld\n",
 					       face_name[face], id, cached ? "cached" : "uncached",
-					       (during - before) / 1024,
-					       (mem_now("ion_a") - before) / 1024);
+					       (during - before) / 1024, (after - before) / 1024,
+					       kept / 1024, (mem_now("ion_a") - before) / 1024);
 				EXPECT_TRUE(NEAR(during - before, kinds[k].len * kinds[k].n));
+				EXPECT_TRUE(NEAR(after - before, kept));
+				if (kinds[k].type == ION_HEAP_TYPE_SYSTEM)
+					EXPECT_LE(kinds[k].len / 2, kept);
 				EXPECT_TRUE(NEAR(mem_now("ion_a"), before));
 				checked++;
 			}
@@ -248,6 +288,8 @@ TEST_F(cg, memcg_limit_is_enomem_not_an_oom_kill)
 	ASSERT_EQ(0, cg_put("ion_b", "memory.max", "64M"));
 	for (int face = FACE_ION; face <= FACE_DMA_HEAP; face++) {
 		int status, got = 0, err = 0, p[2];
+		long long kept;
+
 		pid_t pid;
 
 		ASSERT_EQ(0, pipe(p));
@@ -284,6 +326,10 @@ TEST_F(cg, memcg_limit_is_enomem_not_an_oom_kill)
 		EXPECT_LE(48, got);
 		EXPECT_GT(64, got);
 		EXPECT_EQ(0, cg_get("ion_b", "memory.events", "oom_kill"));
+		/* What the child freed is pooled, charged to ion_b. */
+		kept = pooled();
+		EXPECT_TRUE(NEAR(mem_now("ion_b"), kept));
+		ASSERT_EQ(0, drain());
 		EXPECT_TRUE(NEAR(mem_now("ion_b"), 0));
 	}
 	/* The parent was never limited. */
@@ -296,14 +342,17 @@ TEST_F(cg, memcg_limit_is_enomem_not_an_oom_kill)
 }
 
 /*
- * A frees, B allocates the same sizes from the same heap: A is back where it
- * was, B pays for all of it, and no page went through a pool (whose pages
- * would still be A's).
+ * A frees and B allocates the same size from the same heap: B never gets
+ * A's pages (no pool hit), each pays for its own, and A's freed pages stay
+ * charged to A, pooled. Then A allocates again: its own pages back, all
+ * pool hits, and A's memory.current does not move.
  */
-TEST_F(cg, memcg_a_frees_b_allocates_each_pays_its_own)
+TEST_F(cg, memcg_pools_keep_each_cgroups_pages)
 {
 	int id = ion_heap_by_type(self->ion, ION_HEAP_TYPE_SYSTEM);
-	long long a0, b0, hits;
+	const size_t len = 8 * SZ_1M, runs = len / SZ_1M;
+	long long a0, b0, h0, a_pooled;
+	const char *mode;
 	int fd;
 
 	if (!self->memcg)
@@ -311,28 +360,140 @@ TEST_F(cg, memcg_a_frees_b_allocates_each_pays_its_own)
 	/* The load must charge: ion_rs mem_accounting=1. */
 	ASSERT_EQ(1, ion_stat("mem_accounting"));
 	ASSERT_LE(0, id);
-	ASSERT_EQ(0, ion_write_file("/sys/kernel/debug/ion/drain_pools", "1"));
-	hits = ion_pool_stat("cached", SZ_1M, "hits");
 	for (int face = FACE_ION; face <= FACE_DMA_HEAP; face++) {
+		/* The dma-heap face's cached node may be the kernel's heap. */
+		fd = alloc_on(face, self->ion, id, ION_FLAG_CACHED, SZ_1M);
+		mode = fd == -ENOENT ? "uncached" : "cached";
+		if (fd >= 0)
+			close(fd);
+		ASSERT_EQ(0, drain());
 		ASSERT_EQ(0, cg_enter("ion_a"));
 		a0 = mem_now("ion_a");
-		fd = alloc_cached_if_ours(face, self->ion, id, 8 * SZ_1M);
-		ASSERT_LE(0, fd);
-		EXPECT_TRUE(NEAR(mem_now("ion_a") - a0, 8 * SZ_1M));
-		close(fd);
-		EXPECT_EQ(0, ion_stat("heap.ion_system_heap.pool_pages"));
-		ASSERT_EQ(0, cg_enter("ion_b"));
 		b0 = mem_now("ion_b");
-		fd = alloc_cached_if_ours(face, self->ion, id, 8 * SZ_1M);
+		fd = alloc_cached_if_ours(face, self->ion, id, len);
 		ASSERT_LE(0, fd);
-		ksft_print_msg("%s: A %+lld KiB after its free, B %+lld KiB\n", face_name[face],
-			       (mem_now("ion_a") - a0) / 1024, (mem_now("ion_b") - b0) / 1024);
-		EXPECT_TRUE(NEAR(mem_now("ion_a"), a0));
-		EXPECT_TRUE(NEAR(mem_now("ion_b") - b0, 8 * SZ_1M));
+		EXPECT_TRUE(NEAR(mem_now("ion_a") - a0, len));
 		close(fd);
+		ASSERT_EQ(0, wait_zeroed());
+		a_pooled = pooled();
+		EXPECT_EQ(len, a_pooled);
+		EXPECT_TRUE(NEAR(mem_now("ion_a") - a0, len));
+		/* B allocates: misses A's pool, pays its own. */
+		ASSERT_EQ(0, cg_enter("ion_b"));
+		h0 = hits(mode, SZ_1M);
+		fd = alloc_cached_if_ours(face, self->ion, id, len);
+		ASSERT_LE(0, fd);
+		EXPECT_EQ(h0, hits(mode, SZ_1M));
+		EXPECT_TRUE(NEAR(mem_now("ion_b") - b0, len));
+		EXPECT_TRUE(NEAR(mem_now("ion_a") - a0, len));
+		close(fd);
+		ASSERT_EQ(0, wait_zeroed());
+		EXPECT_EQ(2 * len, pooled());
+		/* A allocates again: its own runs, all of them hits. */
+		ASSERT_EQ(0, cg_enter("ion_a"));
+		fd = alloc_cached_if_ours(face, self->ion, id, len);
+		ASSERT_LE(0, fd);
+		ksft_print_msg("%s: A %+lld KiB in use again, B %+lld KiB pooled, %lld hits\n",
+			       face_name[face], (mem_now("ion_a") - a0) / 1024,
+			       (mem_now("ion_b") - b0) / 1024, hits(mode, SZ_1M) - h0);
+		EXPECT_EQ(h0 + (long long)runs, hits(mode, SZ_1M));
+		EXPECT_TRUE(NEAR(mem_now("ion_a") - a0, len));
+		EXPECT_EQ(len, pooled());
+		close(fd);
+		ASSERT_EQ(0, drain());
+		EXPECT_TRUE(NEAR(mem_now("ion_a"), a0));
 		EXPECT_TRUE(NEAR(mem_now("ion_b"), b0));
 	}
-	EXPECT_EQ(hits, ion_pool_stat("cached", SZ_1M, "hits"));
+	ASSERT_EQ(0, cg_enter("."));
+}
+
+/*
+ * A at memory.max with its pool full of pages it cannot use (uncached,
+ * while it allocates cached): the charge reclaims A's own pool through
+ * the memcg-aware shrinker, and the allocation succeeds, with no OOM kill
+ * and A never above its limit.
+ */
+TEST_F(cg, memcg_limit_reclaims_the_cgroups_pool_first)
+{
+	int id = ion_heap_by_type(self->ion, ION_HEAP_TYPE_SYSTEM);
+	const size_t len = 32 * SZ_1M;
+	long long kept, max = 48 * SZ_1M;
+	int fd;
+
+	if (!self->memcg)
+		SKIP(return, "no memory controller (CONFIG_MEMCG, cgroup2)");
+	/* The load must charge: ion_rs mem_accounting=1. */
+	ASSERT_EQ(1, ion_stat("mem_accounting"));
+	ASSERT_LE(0, id);
+	ASSERT_EQ(0, drain());
+	ASSERT_EQ(0, cg_put("ion_a", "memory.max", "48M"));
+	ASSERT_EQ(0, cg_enter("ion_a"));
+	fd = ion_alloc(self->ion, len, 1U << id, 0);
+	ASSERT_LE(0, fd);
+	close(fd);
+	kept = pooled();
+	EXPECT_LE((long long)len / 2, kept);
+	fd = ion_alloc(self->ion, len, 1U << id, ION_FLAG_CACHED);
+	ksft_print_msg("%lld KiB pooled; cached %zu MiB: %s, at %lld KiB, pool %lld KiB\n",
+		       kept / 1024, len / SZ_1M, fd < 0 ? strerror(-fd) : "allocated",
+		       mem_now("ion_a") / 1024, pooled() / 1024);
+	ASSERT_LE(0, fd);
+	EXPECT_GE(max, mem_now("ion_a"));
+	EXPECT_GT(kept, pooled());
+	EXPECT_EQ(0, cg_get("ion_a", "memory.events", "oom_kill"));
+	close(fd);
+	ASSERT_EQ(0, cg_enter("."));
+	ASSERT_EQ(0, drain());
+}
+
+/* Cgroups that are going away (dying) under the root. */
+static long long dying(void)
+{
+	return cg_get(".", "cgroup.stat", "nr_dying_descendants");
+}
+
+/*
+ * A's cgroup is removed with its pages pooled: they go to the parent (the
+ * root), whose allocation takes them back as pool hits; drained, nothing
+ * is left (the counters, and on the debug kernel kmemleak).
+ */
+TEST_F(cg, memcg_removed_cgroups_pages_go_to_the_parent)
+{
+	int id = ion_heap_by_type(self->ion, ION_HEAP_TYPE_SYSTEM);
+	const size_t len = 8 * SZ_1M;
+	long long h0, d0;
+	int fd;
+
+	if (!self->memcg)
+		SKIP(return, "no memory controller (CONFIG_MEMCG, cgroup2)");
+	/* The load must charge: ion_rs mem_accounting=1. */
+	ASSERT_EQ(1, ion_stat("mem_accounting"));
+	ASSERT_LE(0, id);
+	ASSERT_EQ(0, drain());
+	ASSERT_EQ(0, cg_enter("ion_a"));
+	fd = ion_alloc(self->ion, len, 1U << id, ION_FLAG_CACHED);
+	ASSERT_LE(0, fd);
+	close(fd);
+	ASSERT_EQ(0, wait_zeroed());
+	ASSERT_EQ(len, pooled());
+	ASSERT_EQ(0, cg_enter("."));
+	d0 = dying();
+	cg_remove("ion_a");
+	/* Offlining is asynchronous: wait until A is gone or 5 s. */
+	for (int i = 0; i < 50 && dying() > d0; i++)
+		usleep(100 * 1000);
+	usleep(200 * 1000);
+	EXPECT_EQ(len, pooled());
+	h0 = hits("cached", SZ_1M);
+	fd = ion_alloc(self->ion, len, 1U << id, ION_FLAG_CACHED);
+	ASSERT_LE(0, fd);
+	ksft_print_msg("after rmdir: %lld of %zu runs from the parent's pool\n",
+		       hits("cached", SZ_1M) - h0, len / SZ_1M);
+	EXPECT_EQ(h0 + (long long)(len / SZ_1M), hits("cached", SZ_1M));
+	close(fd);
+	ASSERT_EQ(0, drain());
+	EXPECT_EQ(0, pooled());
+	ASSERT_EQ(0, cg_fresh("ion_a"));
 }
 
 /* Heap @i's dmem region (heap.<name>.dmem) into @region; 0, or -1 if none. */
@@ -522,10 +683,14 @@ TEST_F(cg, failed_charges_leave_nothing_behind)
 			left = atol(buf);
 			pwrite(nth, "0", 1, 0);
 			if (fd >= 0) {
-				/* A failure the heap absorbed (a smaller order). */
+				/*
+				 * A failure the heap absorbed (a smaller order, or
+				 * a run that no pool will keep).
+				 */
 				if (region[0])
 					EXPECT_EQ(SZ_1M, dmem_current("ion_a", region));
 				close(fd);
+				ASSERT_EQ(0, drain());
 			} else {
 				failed++;
 				ASSERT_EQ(-ENOMEM, fd) TH_LOG("heap %d, call %d: %s", id, n,

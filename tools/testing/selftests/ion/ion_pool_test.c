@@ -197,7 +197,8 @@ TEST_F(pool, the_shrinker_gives_pages_back)
 	snprintf(path, sizeof(path), "%s/scan", dir);
 	fd = open(path, O_WRONLY);
 	ASSERT_LE(0, fd);
-	ASSERT_LT(0, dprintf(fd, "0 0 %lu", count));
+	/* The cgroup the count came from: the shrinker is memcg-aware. */
+	ASSERT_LT(0, dprintf(fd, "%lu 0 %lu", ino, count));
 	close(fd);
 	ASSERT_EQ(0, POOL("pool_pages"));
 	/* Nothing was lost and new memory is still zeroed. */
