@@ -578,9 +578,10 @@ mod tests {
         // Rotating the head moves it behind the others.
         let rotated = take_all(&lru, |c| if c.0 == 1 { Walk::Rotate } else { Walk::Skip });
         assert!(rotated.is_empty());
-        let mut order = KVec::new();
+        // `f` runs under the list's spinlock: no allocation there.
+        let mut order = KVec::with_capacity(6, GFP_KERNEL)?;
         take_all(&lru, |c| {
-            let _ = order.push(c.0, GFP_KERNEL);
+            let _ = order.push_within_capacity(c.0);
             Walk::Skip
         });
         assert_eq!(&order[..], &[3, 5, 1]);
