@@ -122,6 +122,16 @@ impl SystemHeap {
     }
 }
 
+/// Gives the runs of a failed allocation back to the page allocator, not
+/// to the pools: under the pressure that failed it, the pages (and their
+/// charge) are better free than cached, and the pools hold no more than
+/// before.
+fn discard(runs: &mut Runs) {
+    for r in runs.drain_all() {
+        drop(r);
+    }
+}
+
 impl HeapOps for SystemHeap {
     fn allocate(&self, len: usize, mode: CacheMode) -> Result<Runs> {
         // Room for the runs of the largest orders, so that the list is
@@ -151,7 +161,7 @@ impl HeapOps for SystemHeap {
                 max_order = order - 1;
             }
             let Some(run) = got else {
-                self.free(&mut list, mode);
+                discard(&mut list);
                 return Err(ENOMEM);
             };
             let n = run.len();
@@ -159,7 +169,7 @@ impl HeapOps for SystemHeap {
             remaining -= n;
             // A run that cannot be listed drops, back to the page allocator.
             if let Err(e) = list.push(run, GFP_KERNEL) {
-                self.free(&mut list, mode);
+                discard(&mut list);
                 return Err(e.into());
             }
         }
