@@ -153,10 +153,10 @@ static int shrinker_dir(char *out, size_t len)
 
 TEST_F(pool, the_shrinker_gives_pages_back)
 {
-	char dir[300], path[340], buf[128];
-	unsigned long ino, count;
-	int fd, got;
+	char dir[300], path[340], buf[512], *save;
+	unsigned long id, count, total;
 	ssize_t n;
+	int fd;
 
 	dirty_and_free(_metadata, self->ion, self->mask, 32 * SZ_1M, ION_FLAG_CACHED);
 	ASSERT_EQ(32 * SZ_1M / ION_PAGE, POOL("pool_pages"));
@@ -178,7 +178,13 @@ TEST_F(pool, the_shrinker_gives_pages_back)
 		return;
 	}
 	ASSERT_EQ(1, shrinker_dir(dir, sizeof(dir)));
-	/* What the shrinker reports is what the pools hold. */
+	/*
+	 * Pressure, once the deferred-zeroing work (if any) has put every run
+	 * back on a list the shrinker can see. The shrinker is NUMA- and
+	 * memcg-aware: its count has a line per cgroup holding pages, "id"
+	 * then one count per node, and a scan names the cgroup and the node.
+	 */
+	wait_zeroed(_metadata);
 	snprintf(path, sizeof(path), "%s/count", dir);
 	fd = open(path, O_RDONLY);
 	ASSERT_LE(0, fd);
@@ -186,20 +192,25 @@ TEST_F(pool, the_shrinker_gives_pages_back)
 	close(fd);
 	ASSERT_LT(0, n);
 	buf[n] = 0;
-	got = sscanf(buf, "%lu %lu", &ino, &count);
-	ASSERT_EQ(2, got);
-	ASSERT_EQ(32 * SZ_1M / ION_PAGE, count);
-	/*
-	 * Pressure: ask it to scan everything, once the deferred-zeroing work
-	 * (if any) has put every run back in a list the shrinker can see.
-	 */
-	wait_zeroed(_metadata);
 	snprintf(path, sizeof(path), "%s/scan", dir);
 	fd = open(path, O_WRONLY);
 	ASSERT_LE(0, fd);
-	/* The cgroup the count came from: the shrinker is memcg-aware. */
-	ASSERT_LT(0, dprintf(fd, "%lu 0 %lu", ino, count));
+	total = 0;
+	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *p = line, *end;
+		int nid = 0;
+
+		id = strtoul(p, &end, 10);
+		ASSERT_NE(p, end);
+		for (p = end; (count = strtoul(p, &end, 10)), end != p; p = end, nid++) {
+			total += count;
+			if (count)
+				ASSERT_LT(0, dprintf(fd, "%lu %d %lu", id, nid, count));
+		}
+	}
 	close(fd);
+	/* What the shrinker reported is what the pools held. */
+	ASSERT_EQ(32 * SZ_1M / ION_PAGE, total);
 	ASSERT_EQ(0, POOL("pool_pages"));
 	/* Nothing was lost and new memory is still zeroed. */
 	fd = ion_alloc(self->ion, 32 * SZ_1M, self->mask, ION_FLAG_CACHED);
