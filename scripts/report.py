@@ -45,7 +45,8 @@ REPORTS = [
 REPORT = re.compile("|".join(REPORTS))
 TRACE = re.compile(r"Call [Tt]race:")
 ALLOC_FAILURE = re.compile(r"page allocation failure|vmalloc error|"
-                           r"jump_label may not work properly")
+                           r"jump_label may not work properly|"
+                           r"__kmem_cache_create_args\(\S+\) failed with error -\d+")
 # The kernel's own WARNs that follow an injected allocation failure in the
 # module loader: jump_label_module_notify() warns when it cannot allocate a
 # module's jump-label entries, and jump_label_del_module() then warns that
@@ -95,8 +96,9 @@ def judge(name, path, want):
     # Every line of the console is judged: kernel messages at warning level
     # and above reach it as they happen (loglevel=5), dmesg dumps add the
     # rest. Under fault injection the kernel's own allocation-failure
-    # report (warn_alloc: "page allocation failure" or "vmalloc error",
-    # then a stack dump) is expected, in the injecting sections and in the
+    # report (warn_alloc: "page allocation failure" or "vmalloc error";
+    # slab's "__kmem_cache_create_args(NAME) failed with error -12"; then a
+    # stack dump) is expected, in the injecting sections and in the
     # dmesg they leave ("[injected]"); its stack dump is no finding there.
     # Any other report in those lines still is.
     since_alloc_report = 99

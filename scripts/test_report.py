@@ -63,6 +63,12 @@ JUMP_LABEL_WARN = """[  153.76] Failed to allocate memory: jump_label may not wo
 [  153.77] Call trace:
 """
 
+# What slab prints when an injected failure hits kmem_cache_create() at load.
+SLAB_CREATE_FAILED = """[  255.03] __kmem_cache_create_args(ion_rs_pool0_c4) failed with error -12
+[  255.03] CPU: 0 UID: 0 PID: 2420 Comm: ion_insmod_walk Tainted: G        W  O     N  7.3.4 #1
+[  255.03] Call trace:
+"""
+
 # (what, how the good log is changed, expected exit: 0 green, 1 red, and a
 # line of the report that says why)
 CASES = [
@@ -90,6 +96,8 @@ CASES = [
     ("a guest that did not finish", lambda s: s.replace("@@@ DONE\n", ""), 1, "the guest did not finish"),
     ("the kernel's jump-label WARN outside an injecting section",
      lambda s: s.replace("ok 1 a\n", "ok 1 a\n" + JUMP_LABEL_WARN), 1, "jump_label_module_notify"),
+    ("slab's failed cache creation outside an injecting section",
+     lambda s: s.replace("ok 1 a\n", "ok 1 a\n" + SLAB_CREATE_FAILED), 1, "kernel report: [  255.03] Call trace:"),
     ("a failure inside kselftest's runner", lambda s: s.replace("# ok 2 y", "# not ok 2 y"), 1, "wrapped: y"),
     ("a short plan inside kselftest's runner", lambda s: s.replace("# ok 2 y\n", ""), 1, "wrapped: plan 2, 1 results"),
     ("the runner's own verdict", lambda s: s.replace("ok 1 selftests: ion: wrapped", "not ok 1 selftests: ion: wrapped # exit=1"), 1,
@@ -115,7 +123,8 @@ def run(log, manifest, need_all=False, boots=("boot",)):
 
 def main():
     cases = CASES + [("a boot left out under --all", None, 1, "every boot of the manifest ran (left out: other)"),
-                     ("the kernel's jump-label WARN inside the insmod walk", "walk", 0, "sections: 5 of 5")]
+                     ("the kernel's jump-label WARN and slab's failed cache creation inside the insmod walk",
+                      "walk", 0, "sections: 5 of 5")]
     print("TAP version 13")
     print(f"1..{len(cases)}")
     bad = 0
@@ -123,7 +132,7 @@ def main():
         if change is None:
             rc, out = run(GOOD, MANIFEST + "other prog 1 0\n", need_all=True)
         elif change == "walk":
-            walk = ("@@@ BEGIN kselftest ion_insmod_walk\n1..1\n" + JUMP_LABEL_WARN +
+            walk = ("@@@ BEGIN kselftest ion_insmod_walk\n1..1\n" + JUMP_LABEL_WARN + SLAB_CREATE_FAILED +
                     "ok 1 walk\n@@@ END kselftest ion_insmod_walk rc=0\n@@@ DONE")
             rc, out = run(GOOD.replace("@@@ DONE", walk), MANIFEST + "boot ion_insmod_walk 1 0\n")
         else:
