@@ -108,6 +108,14 @@ impl Buffer {
         )
     }
 
+    /// Records that the buffer has reached userspace, so that its pages go
+    /// back to the heap's pools when they drop. A buffer dropped before (a
+    /// failed ALLOC, export or copy-out) gives them to the page allocator,
+    /// and leaves no pool entry and no charge behind.
+    pub(crate) fn handed_out(&self) {
+        self.pages.handed_out();
+    }
+
     /// The length in bytes, as asked for.
     pub(crate) fn len(&self) -> usize {
         self.len

@@ -56,7 +56,12 @@ impl dma_heap::Heap for Node {
         _heap_flags: u64,
     ) -> Result<ARef<DmaBuf<Buffer>>> {
         let buffer = Buffer::new(&self.heap, len, self.mode.flags())?;
-        export_new(buffer, &self.dev, fd_flags)
+        let exported = export_new(buffer, &self.dev, fd_flags)?;
+        // The core installs the fd. If that fails (EMFILE) it releases the
+        // buffer, whose pages then go to the pools, still charged to the
+        // caller's cgroup and reclaimable: the one failure seen too late.
+        exported.exporter().handed_out();
+        Ok(exported)
     }
 }
 

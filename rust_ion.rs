@@ -284,6 +284,7 @@ impl IonFile {
         // If the result cannot be copied back, `fd` and `exported` drop here:
         // the fd is returned unused and the buffer is freed.
         w.write(&data)?;
+        exported.exporter().handed_out();
         DmaBuf::install(exported, fd);
         Ok(0)
     }

@@ -190,7 +190,8 @@ mod buffer {
 
     /// A heap pools its pages whether it charges memory cgroups or not
     /// (charged pages on their cgroup's lists): the second buffer is the
-    /// first one's pages, and only one buffer's worth stays pooled.
+    /// first one's pages, and only one buffer's worth stays pooled. A buffer
+    /// that never reached userspace pools nothing.
     #[test]
     fn both_accounting_modes_pool() -> Result {
         let len = 2 * kernel::sizes::SZ_1M;
@@ -199,8 +200,12 @@ mod buffer {
             (heaps::Account::Memcg, len / PAGE_SIZE),
         ] {
             let heap = heaps::system_heap(heaps::system::PoolConfig::DEFAULT, account)?;
+            drop(Buffer::new(&heap, len, ION_FLAG_CACHED)?);
+            assert_eq!(pooled_pages(&heap)?, 0);
             for _ in 0..2 {
-                drop(Buffer::new(&heap, len, ION_FLAG_CACHED)?);
+                let buf = Buffer::new(&heap, len, ION_FLAG_CACHED)?;
+                buf.handed_out();
+                drop(buf);
             }
             assert_eq!(pooled_pages(&heap)?, pooled);
             heap.drain();

@@ -303,11 +303,10 @@ impl<T: Exporter> DmaBuf<T> {
     }
 
     /// The buffer the dma-buf exports.
-    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn exporter(&self) -> &T {
         // SAFETY: The dma-buf is live and ours (invariant): its state stays
         // until release, which the reference behind the borrow delays.
-        unsafe { Vtable::<T>::obj(self.as_raw()) }
+        unsafe { Vtable::<T>::obj(self.0.get()) }
     }
 
     /// The exporter name that the dma-buf reports (`exp_name`).

@@ -239,6 +239,14 @@ pub(crate) trait HeapOps: Send + Sync {
         runs.clear();
     }
 
+    /// Takes back the runs of a buffer that never reached userspace (a
+    /// failed ALLOC or export), as [`HeapOps::free`] does, except that a
+    /// heap with pools gives them to the page allocator: a failure leaves
+    /// no pool entry, and no charge, behind.
+    fn discard(&self, runs: &mut Runs, mode: CacheMode) {
+        self.free(runs, mode);
+    }
+
     /// The largest single allocation the heap can give, 0 if unknown.
     fn max_alloc(&self) -> usize;
 
@@ -374,6 +382,7 @@ impl Heap {
             runs,
             len,
             mode,
+            handed_out: Atomic::new(false),
             _charge: charge,
         };
         // Counted from here: the allocation's drop uncounts it, whichever
@@ -417,6 +426,10 @@ impl Heap {
 /// kernel mapping, so the pages outlive every table and mapping; none of
 /// them holds the buffer, so no cycle keeps a buffer alive.
 ///
+/// Its drop gives the runs back with [`HeapOps::free`] (to the pools)
+/// only once the buffer has reached userspace ([`Allocation::handed_out`]);
+/// before that, with [`HeapOps::discard`].
+///
 /// # Invariants
 ///
 /// `runs` were allocated by `heap` for `mode`, total `len` bytes, and
@@ -426,6 +439,7 @@ pub(crate) struct Allocation {
     runs: Runs,
     len: usize,
     mode: CacheMode,
+    handed_out: Atomic<bool>,
     /// What the allocating task's dmem cgroup was charged; it drops after
     /// `drop` has given the runs back.
     _charge: Option<Charge>,
@@ -446,12 +460,22 @@ impl Allocation {
     pub(crate) fn runs(&self) -> &[Run] {
         &self.runs
     }
+
+    /// Records that the buffer has reached userspace: from now on the runs
+    /// go back to the heap's pools when the pages drop.
+    pub(crate) fn handed_out(&self) {
+        self.handed_out.store(true, Relaxed);
+    }
 }
 
 impl Drop for Allocation {
     fn drop(&mut self) {
         self.heap.runs.add(-(self.runs.len() as i64), Relaxed);
-        self.heap.ops.free(&mut self.runs, self.mode);
+        if self.handed_out.load(Relaxed) {
+            self.heap.ops.free(&mut self.runs, self.mode);
+        } else {
+            self.heap.ops.discard(&mut self.runs, self.mode);
+        }
         self.heap.bytes.add(-(self.len as i64), Relaxed);
         self.heap.buffers.add(-1, Relaxed);
     }

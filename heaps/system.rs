@@ -122,8 +122,8 @@ impl SystemHeap {
     }
 }
 
-/// Gives the runs of a failed allocation back to the page allocator, not
-/// to the pools: under the pressure that failed it, the pages (and their
+/// Gives the runs of a failed allocation, or of a buffer that never
+/// reached userspace, back to the page allocator, not to the pools: under the pressure that failed it, the pages (and their
 /// charge) are better free than cached, and the pools hold no more than
 /// before.
 fn discard(runs: &mut Runs) {
@@ -180,6 +180,10 @@ impl HeapOps for SystemHeap {
         for r in runs.drain_all() {
             self.free_run(r, mode);
         }
+    }
+
+    fn discard(&self, runs: &mut Runs, _mode: CacheMode) {
+        discard(runs);
     }
 
     fn max_alloc(&self) -> usize {
