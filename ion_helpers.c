@@ -21,6 +21,7 @@
 #include <linux/pci.h>
 #include <linux/scatterlist.h>
 #include <linux/swiotlb.h>
+#include <linux/sysfs.h>
 #include <linux/vmalloc.h>
 #include <kunit/test.h>
 
@@ -210,6 +211,15 @@ void rust_helper_mem_cgroup_put(struct mem_cgroup *memcg)
 bool rust_helper_mem_cgroup_is_root(struct mem_cgroup *memcg)
 {
 	return mem_cgroup_is_root(memcg);
+}
+
+/*
+ * A sysfs attribute outside static storage needs a static lockdep key
+ * (sysfs_attr_init); one key serves every attribute set up here.
+ */
+void rust_helper_sysfs_attr_init(struct attribute *attr)
+{
+	sysfs_attr_init(attr);
 }
 
 /* vmap()'s flag for a mapping of pages that the caller owns. */

@@ -76,5 +76,7 @@ struct mem_cgroup *rust_helper_get_mem_cgroup_charged(void);
 void rust_helper_mem_cgroup_get(struct mem_cgroup *memcg);
 void rust_helper_mem_cgroup_put(struct mem_cgroup *memcg);
 bool rust_helper_mem_cgroup_is_root(struct mem_cgroup *memcg);
+struct attribute;
+void rust_helper_sysfs_attr_init(struct attribute *attr);
 
 #endif /* _ION_HELPERS_H */

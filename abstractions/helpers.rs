@@ -76,6 +76,7 @@ extern "C" {
     pub(crate) fn rust_helper_mem_cgroup_put(memcg: *mut kernel::bindings::mem_cgroup);
     #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn rust_helper_mem_cgroup_is_root(memcg: *mut kernel::bindings::mem_cgroup) -> bool;
+    pub(crate) fn rust_helper_sysfs_attr_init(attr: *mut kernel::bindings::attribute);
 
     pub(crate) fn rust_helper_pgprot_writecombine(prot: pgprot_t) -> pgprot_t;
     pub(crate) fn rust_helper_page_kernel() -> pgprot_t;

@@ -34,5 +34,6 @@ pub(crate) mod of;
 pub(crate) mod page;
 pub(crate) mod scatterlist;
 pub(crate) mod shrinker;
+pub(crate) mod sysfs;
 pub(crate) mod vmalloc;
 pub(crate) mod workqueue;
