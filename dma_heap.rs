@@ -97,6 +97,9 @@ pub(crate) fn register_all(ion: &Ion) -> usize {
     for heap in ion.heaps.iter() {
         for mode in [CacheMode::Cached, CacheMode::Uncached] {
             let (memory, suffix) = (&*heap.dma_name, mode.node_suffix());
+            // Marked before the node exists, so that whoever its uevent
+            // reaches (udev, through the `charged` file) sees it as ours.
+            heap.dma_nodes.add(mode.node_bit(), Relaxed);
             let r = CString::try_from_fmt(fmt!("{}{}", memory, suffix)).and_then(|name| {
                 let node = KBox::new(
                     Node {
@@ -118,9 +121,10 @@ pub(crate) fn register_all(ion: &Ion) -> usize {
                     }
                 })
             });
-            if r.is_ok() {
-                heap.dma_nodes.add(mode.node_bit(), Relaxed);
-                added += 1;
+            match r {
+                Ok(()) => added += 1,
+                // Unmarked: `add` of the two's complement clears the bit.
+                Err(_) => heap.dma_nodes.add(mode.node_bit().wrapping_neg(), Relaxed),
             }
         }
     }

@@ -23,7 +23,11 @@ mod stats;
 mod tests;
 mod uapi;
 
-use abstractions::{dma::OwnedDevice, dma_buf::DmaBuf};
+use abstractions::{
+    dma::OwnedDevice,
+    dma_buf::DmaBuf,
+    sysfs::{DeviceFile, Show},
+};
 use buffer::Buffer;
 use core::{fmt, mem::size_of};
 use heaps::{CacheMode, Heap};
@@ -135,6 +139,32 @@ pub(crate) fn export_new(
     dma_buf_ops::export(buffer, file_flags)
 }
 
+/// `/sys/devices/faux/ion_rs/charged`: the module's device nodes whose
+/// every byte is charged to a cgroup, one path per line: the dma-heap nodes
+/// of every heap that charges ([`Heap::charged`]), and `/dev/ion` when
+/// every heap does. `udev/70-ion-rs.rules` gives console users
+/// these nodes, and only these.
+struct ChargedNodes(Arc<Ion>);
+
+impl Show for ChargedNodes {
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ion = &self.0;
+        if ion.heaps.iter().all(|h| h.charged(ion.account)) {
+            writeln!(f, "/dev/ion")?;
+        }
+        for h in ion.heaps.iter().filter(|h| h.charged(ion.account)) {
+            let memory = h.dma_name.to_str().unwrap_or("?");
+            let nodes = h.dma_nodes.load(Relaxed);
+            for mode in [CacheMode::Cached, CacheMode::Uncached] {
+                if nodes & mode.node_bit() != 0 {
+                    writeln!(f, "/dev/dma_heap/{memory}{}", mode.node_suffix())?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `/sys/kernel/debug/ion/stats`: one `key value` per line.
 struct StatsView(Arc<Ion>);
 
@@ -198,6 +228,7 @@ impl debugfs::Reader for DrainPools {
 struct IonModule {
     #[pin]
     miscdev: MiscDeviceRegistration<IonFile>,
+    _charged: Pin<KBox<DeviceFile<ChargedNodes>>>,
     ion: Arc<Ion>,
     _stats: Pin<KBox<debugfs::File<StatsView>>>,
     _drain: Pin<KBox<debugfs::File<DrainPools>>>,
@@ -247,6 +278,10 @@ impl kernel::InPlaceModule for IonModule {
                 GFP_KERNEL
             )?,
             _stats: KBox::pin_init(_debugfs.read_only_file(c"stats", StatsView(ion.clone())), GFP_KERNEL)?,
+            _charged: KBox::pin_init(
+                DeviceFile::new(ion.dev.device(), c"charged", ChargedNodes(ion.clone())),
+                GFP_KERNEL
+            )?,
             // Last: `/dev/ion` appears only once everything it reaches is
             // ready, the device's DMA mask included.
             miscdev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"ion" }),

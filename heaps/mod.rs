@@ -393,6 +393,17 @@ impl Heap {
         Ok(alloc)
     }
 
+    /// Whether every byte of the heap's buffers is charged to a cgroup: to
+    /// the allocating task's memory cgroup for a heap of the page allocator
+    /// (with `account` on), to its dmem cgroup for reserved memory (when
+    /// its region is registered).
+    pub(crate) fn charged(&self, account: Account) -> bool {
+        match self.ops.reserved() {
+            None => account == Account::Memcg,
+            Some(_) => self.dmem.is_some(),
+        }
+    }
+
     /// Empties the heap's page pools, if it has any.
     pub(crate) fn drain(&self) {
         self.ops.drain();
