@@ -63,6 +63,12 @@ install)
 		*) die "no depmod here (apt-get install kmod), and the build root cannot see $root" ;;
 		esac
 	fi
+	# Console users get the nodes whose every byte is charged (see the
+	# file): udev reads it at the next uevent of each node.
+	rules=${root:+$root}/etc/udev/rules.d
+	mkdir -p "$rules"
+	install -m 0644 "$TOP/udev/70-ion-rs.rules" "$rules/70-ion-rs.rules"
+	log "installed $rules/70-ion-rs.rules: console users get the charged nodes that /sys/devices/faux/ion_rs/charged lists"
 	log "installed $dir/ion_rs.ko; modprobe ion_rs loads it (unsigned: it taints the kernel)"
 	;;
 *) die "usage: board.sh default|build KERNEL|install KERNEL [ROOT]" ;;

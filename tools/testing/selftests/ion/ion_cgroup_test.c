@@ -21,6 +21,7 @@
  * Runs with ion_rs loaded with dma_heaps=1 mem_accounting=1, as root, with
  * cgroup2 mounted on /sys/fs/cgroup; skips what the kernel lacks.
  */
+#include <grp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -720,6 +721,308 @@ TEST_F(cg, failed_charges_leave_nothing_behind)
 	}
 	close(nth);
 	ASSERT_LE(4, walked);
+}
+
+/*
+ * Unprivileged users: what rust-ion lists in /sys/devices/faux/ion_rs/charged
+ * is what udev/70-ion-rs.rules gives console users (uaccess). The test
+ * gives two users, each in a cgroup of its own, those nodes and no other,
+ * as the rules would.
+ */
+#define CHARGED "/sys/devices/faux/ion_rs/charged"
+#define USER_A 60001
+#define USER_B 60002
+#define MAX_NODES 32
+
+/* The paths CHARGED lists; their number, or -errno. */
+static int charged_nodes(char nodes[][96], int max)
+{
+	FILE *f = fopen(CHARGED, "re");
+	char line[96];
+	int n = 0;
+
+	if (!f)
+		return -errno;
+	while (n < max && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		snprintf(nodes[n++], 96, "%s", line);
+	}
+	fclose(f);
+	return n;
+}
+
+/* Whether @path is one of @nodes. */
+static int listed(char nodes[][96], int n, const char *path)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(nodes[i], path))
+			return 1;
+	return 0;
+}
+
+/* Sets dmem.max of every dma_heap/ region to @max in @cg. */
+static int dmem_max_all(const char *cg, const char *max)
+{
+	FILE *f = fopen(CG "/dmem.capacity", "re");
+	char line[256], region[160], val[200];
+	int err = 0;
+
+	if (!f)
+		return 0;
+	while (!err && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%159s", region) == 1 && !strncmp(region, "dma_heap/", 9)) {
+			snprintf(val, sizeof(val), "%s %s", region, max);
+			err = cg_put(cg, "dmem.max", val);
+		}
+	fclose(f);
+	return err;
+}
+
+/* Whether @cg is within memory.max and every dmem.max; -1 and a line if not. */
+static int within(const char *cg)
+{
+	FILE *f;
+	char path[160], line[256], region[160];
+	long long cur = mem_now(cg), max = cg_get(cg, "memory.max", NULL), lim;
+
+	if (max >= 0 && cur > max) {
+		fprintf(stderr, "# %s: memory.current %lld > memory.max %lld\n", cg, cur, max);
+		return -1;
+	}
+	snprintf(path, sizeof(path), CG "/%s/dmem.max", cg);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%159s %lld", region, &lim) == 2 &&
+		    dmem_current(cg, region) > lim) {
+			fprintf(stderr, "# %s: %s at %lld > dmem.max %lld\n", cg, region,
+				dmem_current(cg, region), lim);
+			fclose(f);
+			return -1;
+		}
+	fclose(f);
+	return 0;
+}
+
+/* Moves the caller into @cg and becomes @uid; 0 or -1. */
+static int become(const char *cg, uid_t uid)
+{
+	if (cg_enter(cg) || setgroups(0, NULL) || setgid(uid) || setuid(uid))
+		return -1;
+	return geteuid() == uid ? 0 : -1;
+}
+
+/*
+ * In a user's child: 1 MiB buffers from @path (with heap @id and @flags on
+ * /dev/ion) until refused, up to @limit of them; holds them in @fds.
+ * Returns how many it got, or -1 (with a line) if the refusal was not
+ * ENOMEM or the cgroup went past a limit.
+ */
+static int fill(const char *cg, const char *path, int id, uint32_t flags, int *fds, int limit)
+{
+	int dev = open(path, O_RDWR | O_CLOEXEC), n = 0, fd = 0;
+
+	if (dev < 0) {
+		fprintf(stderr, "# %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	for (; n < limit; n++) {
+		fd = id < 0 ? dma_heap_alloc(dev, SZ_1M, O_RDWR | O_CLOEXEC) :
+			      ion_alloc(dev, SZ_1M, 1U << id, flags);
+		if (fd < 0)
+			break;
+		fds[n] = fd;
+		if (within(cg)) {
+			n = -1;
+			break;
+		}
+	}
+	close(dev);
+	if (n >= 0 && fd != -ENOMEM) {
+		fprintf(stderr, "# %s heap %d flags %u: %d buffers, then %s\n", path, id, flags, n,
+			fd < 0 ? strerror(-fd) : "never refused");
+		n = -1;
+	}
+	return n;
+}
+
+static void close_all(int *fds, int n)
+{
+	while (n > 0)
+		close(fds[--n]);
+}
+
+/*
+ * User A, in cgroup ion_a at memory.max 32M and dmem.max 4M of every
+ * region, allocates from every listed node (every /dev/ion heap, cached and
+ * uncached) until refused: ENOMEM each time, never past a limit, pools
+ * included, and never an OOM kill. Then, holding a system heap's worth, A
+ * waits while user B, in ion_b, allocates 4 MiB from every listed node:
+ * B's cgroup pays for B alone, A's is untouched, and a node that is not
+ * listed (the kernel's own system heap, say) stays closed to B.
+ */
+TEST_F(cg, unprivileged_users_are_held_to_their_limits)
+{
+	char nodes[MAX_NODES][96], path[96], hold[96] = "", shut[96] = "";
+	int n = charged_nodes(nodes, MAX_NODES), go[2], ready[2], status, all = 1, held = -1;
+	int sys = ion_heap_by_type(self->ion, ION_HEAP_TYPE_SYSTEM), hold_id = -1;
+	struct ion_heap_data heaps[32];
+	int nheaps = ion_query(self->ion, heaps, 32);
+	mode_t modes[MAX_NODES];
+	struct stat st;
+	long long a_before;
+	pid_t a, b;
+
+	ASSERT_LE(0, n) TH_LOG(CHARGED ": %s", strerror(-n));
+	ASSERT_LT(0, nheaps);
+	for (int i = 0; i < n; i++)
+		ksft_print_msg("charged: %s\n", nodes[i]);
+	if (!self->memcg)
+		SKIP(return, "no memory controller (CONFIG_MEMCG, cgroup2)");
+	ASSERT_EQ(1, ion_stat("mem_accounting"));
+	ASSERT_LE(0, sys);
+	/* With accounting on, every system node of ours is listed. */
+	for (int i = 0; i < nheaps; i++)
+		for (int c = 0; c < 2; c++)
+			if (heaps[i].type <= ION_HEAP_TYPE_SYSTEM_CONTIG &&
+			    !ion_dma_heap_path(self->ion, heaps[i].heap_id, c ? ION_FLAG_CACHED : 0,
+					       path, sizeof(path)))
+				EXPECT_TRUE(listed(nodes, n, path))
+					TH_LOG("%s is not listed", path);
+	/* /dev/ion is listed exactly when every heap is charged. */
+	for (int i = 0; i < nheaps; i++) {
+		char region[96] = "";
+
+		if (heaps[i].type > ION_HEAP_TYPE_SYSTEM_CONTIG &&
+		    region_of(self->ion, heaps[i].heap_id, region, sizeof(region)))
+			all = 0;
+	}
+	EXPECT_EQ(all, listed(nodes, n, "/dev/ion"));
+	/* What A holds while B runs: the system heap, through a listed node. */
+	if (listed(nodes, n, "/dev/ion")) {
+		snprintf(hold, sizeof(hold), "/dev/ion");
+		hold_id = sys;
+	} else if (!ion_dma_heap_path(self->ion, sys, 0, path, sizeof(path)) &&
+		   listed(nodes, n, path)) {
+		snprintf(hold, sizeof(hold), "%s", path);
+	}
+	/* What B must not open: a heap node (or /dev/ion) that is not listed. */
+	if (!listed(nodes, n, "/dev/ion"))
+		snprintf(shut, sizeof(shut), "/dev/ion");
+	else if (!listed(nodes, n, "/dev/dma_heap/system") && !access("/dev/dma_heap/system", F_OK))
+		snprintf(shut, sizeof(shut), "/dev/dma_heap/system");
+	ASSERT_EQ(0, cg_put("ion_a", "memory.max", "32M"));
+	ASSERT_EQ(0, cg_put("ion_b", "memory.max", "32M"));
+	if (self->dmem) {
+		ASSERT_EQ(0, dmem_max_all("ion_a", "4M"));
+		ASSERT_EQ(0, dmem_max_all("ion_b", "4M"));
+	}
+	/* uaccess, as the rules would give it: the listed nodes only. */
+	for (int i = 0; i < n; i++) {
+		ASSERT_EQ(0, stat(nodes[i], &st)) TH_LOG("%s: %s", nodes[i], strerror(errno));
+		modes[i] = st.st_mode & 07777;
+		ASSERT_EQ(0, chmod(nodes[i], 0666));
+	}
+	ASSERT_EQ(0, pipe(go));
+	ASSERT_EQ(0, pipe(ready));
+	a = fork();
+	ASSERT_LE(0, a);
+	if (!a) {
+		static int fds[1024];
+		int got = 0;
+		char c;
+
+		close(go[1]);
+		close(ready[0]);
+		if (become("ion_a", USER_A))
+			_exit(2);
+		for (int i = 0; i < n; i++) {
+			int ion = !strcmp(nodes[i], "/dev/ion");
+
+			for (int h = 0; h < (ion ? nheaps : 1); h++)
+				for (int c = 0; c < (ion ? 2 : 1); c++) {
+					int id = ion ? (int)heaps[h].heap_id : -1;
+
+					got = fill("ion_a", nodes[i], id, c ? ION_FLAG_CACHED : 0,
+						   fds, 1024);
+					if (got < 0)
+						_exit(3);
+					close_all(fds, got);
+				}
+		}
+		/* Full again, and held while B allocates. */
+		got = hold[0] ? fill("ion_a", hold, hold_id, 0, fds, 1024) : 0;
+		if (got < 0)
+			_exit(4);
+		if (write(ready[1], &got, sizeof(got)) != sizeof(got) || read(go[0], &c, 1) != 1)
+			_exit(5);
+		_exit(within("ion_a") ? 6 : 0);
+	}
+	close(go[0]);
+	close(ready[1]);
+	ASSERT_EQ(sizeof(held), read(ready[0], &held, sizeof(held)))
+		TH_LOG("user A stopped early");
+	ksft_print_msg("user A: ENOMEM on each of %d nodes, within its limits\n", n);
+	ksft_print_msg("user A holds %d MiB of %s\n", held, hold[0] ? hold : "nothing");
+	a_before = mem_now("ion_a");
+	b = fork();
+	ASSERT_LE(0, b);
+	if (!b) {
+		static int fds[4];
+
+		if (become("ion_b", USER_B))
+			_exit(2);
+		if (shut[0] && (open(shut, O_RDWR | O_CLOEXEC) >= 0 || errno != EACCES)) {
+			fprintf(stderr, "# user B opened %s, which is not listed\n", shut);
+			_exit(3);
+		}
+		for (int i = 0; i < n; i++) {
+			int ion = !strcmp(nodes[i], "/dev/ion");
+			int dev = open(nodes[i], O_RDWR | O_CLOEXEC);
+
+			if (dev < 0)
+				_exit(4);
+			for (int h = 0; h < (ion ? nheaps : 1); h++) {
+				for (int k = 0; k < 4; k++) {
+					uint32_t mask = 1U << heaps[h].heap_id;
+
+					fds[k] = ion ? ion_alloc(dev, SZ_1M, mask, 0) :
+						dma_heap_alloc(dev, SZ_1M, O_RDWR | O_CLOEXEC);
+					if (fds[k] < 0) {
+						fprintf(stderr, "# user B: %s: %s\n", nodes[i],
+							strerror(-fds[k]));
+						_exit(5);
+					}
+				}
+				if (within("ion_b"))
+					_exit(6);
+				close_all(fds, 4);
+			}
+			close(dev);
+		}
+		_exit(0);
+	}
+	ASSERT_EQ(b, waitpid(b, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("user B was killed");
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	/* B paid for its own: its freed system pages are pooled, charged to it. */
+	if (hold[0])
+		EXPECT_LE((long long)(3 * SZ_1M), mem_now("ion_b"));
+	/* A's cgroup is untouched by B: what it held, within 1 MiB. */
+	EXPECT_TRUE(NEAR(mem_now("ion_a"), a_before))
+		TH_LOG("ion_a %lld, was %lld", mem_now("ion_a"), a_before);
+	ASSERT_EQ(1, write(go[1], "x", 1));
+	ASSERT_EQ(a, waitpid(a, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("user A was killed");
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_EQ(0, cg_get("ion_a", "memory.events", "oom_kill"));
+	EXPECT_EQ(0, cg_get("ion_b", "memory.events", "oom_kill"));
+	for (int i = 0; i < n; i++)
+		chmod(nodes[i], modes[i]);
+	close(go[1]);
+	close(ready[0]);
+	ASSERT_EQ(0, drain());
 }
 
 TEST_HARNESS_MAIN
