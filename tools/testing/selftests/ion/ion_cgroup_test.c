@@ -194,6 +194,9 @@ FIXTURE_SETUP(cg)
 	self->dmem = controller("dmem");
 	if (!self->memcg && !self->dmem)
 		SKIP(return, "no cgroup2 with the memory or dmem controller");
+	/* The load charges memory cgroups: ion_rs mem_accounting=1. */
+	if (self->memcg)
+		ASSERT_EQ(1, ion_stat("mem_accounting"));
 	ASSERT_EQ(0, cg_fresh("ion_a"));
 	ASSERT_EQ(0, cg_fresh("ion_b"));
 }
@@ -224,8 +227,6 @@ TEST_F(cg, memcg_charges_the_allocator_until_the_last_close)
 
 	if (!self->memcg)
 		SKIP(return, "no memory controller (CONFIG_MEMCG, cgroup2)");
-	/* The load must charge: ion_rs mem_accounting=1. */
-	ASSERT_EQ(1, ion_stat("mem_accounting"));
 	ASSERT_EQ(0, cg_enter("ion_a"));
 	for (unsigned int k = 0; k < ARRAY_SIZE(kinds); k++) {
 		int id = ion_heap_by_type(self->ion, kinds[k].type);
@@ -283,8 +284,6 @@ TEST_F(cg, memcg_limit_is_enomem_not_an_oom_kill)
 
 	if (!self->memcg)
 		SKIP(return, "no memory controller (CONFIG_MEMCG, cgroup2)");
-	/* The load must charge: ion_rs mem_accounting=1. */
-	ASSERT_EQ(1, ion_stat("mem_accounting"));
 	ASSERT_LE(0, id);
 	ASSERT_EQ(0, cg_put("ion_b", "memory.max", "64M"));
 	for (int face = FACE_ION; face <= FACE_DMA_HEAP; face++) {
@@ -358,8 +357,6 @@ TEST_F(cg, memcg_pools_keep_each_cgroups_pages)
 
 	if (!self->memcg)
 		SKIP(return, "no memory controller (CONFIG_MEMCG, cgroup2)");
-	/* The load must charge: ion_rs mem_accounting=1. */
-	ASSERT_EQ(1, ion_stat("mem_accounting"));
 	ASSERT_LE(0, id);
 	for (int face = FACE_ION; face <= FACE_DMA_HEAP; face++) {
 		/* The dma-heap face's cached node may be the kernel's heap. */
@@ -423,8 +420,6 @@ TEST_F(cg, memcg_limit_reclaims_the_cgroups_pool_first)
 
 	if (!self->memcg)
 		SKIP(return, "no memory controller (CONFIG_MEMCG, cgroup2)");
-	/* The load must charge: ion_rs mem_accounting=1. */
-	ASSERT_EQ(1, ion_stat("mem_accounting"));
 	ASSERT_LE(0, id);
 	ASSERT_EQ(0, drain());
 	ASSERT_EQ(0, cg_put("ion_a", "memory.max", "48M"));
@@ -467,8 +462,6 @@ TEST_F(cg, memcg_removed_cgroups_pages_go_to_the_parent)
 
 	if (!self->memcg)
 		SKIP(return, "no memory controller (CONFIG_MEMCG, cgroup2)");
-	/* The load must charge: ion_rs mem_accounting=1. */
-	ASSERT_EQ(1, ion_stat("mem_accounting"));
 	ASSERT_LE(0, id);
 	ASSERT_EQ(0, drain());
 	ASSERT_EQ(0, cg_enter("ion_a"));
@@ -652,8 +645,6 @@ TEST_F(cg, failed_charges_leave_nothing_behind)
 		SKIP(return, "no /proc/thread-self/fail-nth (CONFIG_FAULT_INJECTION)");
 	if (!self->memcg)
 		SKIP(return, "no memory controller (CONFIG_MEMCG, cgroup2)");
-	/* The load must charge: ion_rs mem_accounting=1. */
-	ASSERT_EQ(1, ion_stat("mem_accounting"));
 	for (unsigned int k = 0; k < ARRAY_SIZE(kinds); k++) {
 		fault_attr(kinds[k], "verbose", "0");
 		fault_attr(kinds[k], "ignore-gfp-wait", "N");
@@ -880,7 +871,6 @@ TEST_F(cg, unprivileged_users_are_held_to_their_limits)
 		ksft_print_msg("charged: %s\n", nodes[i]);
 	if (!self->memcg)
 		SKIP(return, "no memory controller (CONFIG_MEMCG, cgroup2)");
-	ASSERT_EQ(1, ion_stat("mem_accounting"));
 	ASSERT_LE(0, sys);
 	/* With accounting on, every system node of ours is listed. */
 	for (int i = 0; i < nheaps; i++)
