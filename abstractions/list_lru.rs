@@ -121,6 +121,21 @@ impl Cache {
         // INVARIANT: Made just above.
         Ok(Self(NonNull::new(raw).ok_or(ENOMEM)?))
     }
+
+    /// Drops the value of `node`, then frees the node.
+    ///
+    /// # Safety
+    ///
+    /// `node` is a live node of this cache whose value is initialised, on
+    /// no list and owned by the caller, who never uses it again.
+    unsafe fn free_node<T>(&self, node: *mut Node<T>) {
+        // SAFETY: By the caller: the value is live and dropped once, then
+        // the node goes back to the cache it came from, once.
+        unsafe {
+            core::ptr::drop_in_place(addr_of_mut!((*node).value));
+            bindings::kmem_cache_free(self.0.as_ptr(), node.cast());
+        }
+    }
 }
 
 impl Drop for Cache {
@@ -429,7 +444,7 @@ impl<T: Send + 'static> PinnedDrop for ListLru<T> {
         // No `Item` refers to the list (each holds it), so every node of
         // the cache is on it: free them all, then the lists.
         let raw = self.raw.get();
-        let cache = self.cache.0.as_ptr();
+        let cache = &self.cache;
         for nid in Nid::possible() {
             // A cgroup that is going away moves its items to its parent
             // while the walk passes: walk again until none is left.
@@ -445,15 +460,9 @@ impl<T: Send + 'static> PinnedDrop for ListLru<T> {
                         // SAFETY: As in `walk_node`.
                         unsafe { bindings::list_lru_walk_node(raw, nid.0, cb, arg, nr) }
                     },
-                    |node| {
-                        let node = node.as_ptr();
-                        // SAFETY: A node of the cache that the walk took,
-                        // ours: its value drops and it is freed, once.
-                        unsafe {
-                            core::ptr::drop_in_place(addr_of_mut!((*node).value));
-                            bindings::kmem_cache_free(cache, node.cast());
-                        }
-                    },
+                    // SAFETY: A node of the cache, with its value, that the
+                    // walk took off the list: ours, and never used again.
+                    |node| unsafe { cache.free_node(node.as_ptr()) },
                 );
             }
         }
@@ -513,13 +522,9 @@ impl<T: Send + 'static> DerefMut for Item<T> {
 
 impl<T: Send + 'static> Drop for Item<T> {
     fn drop(&mut self) {
-        let node = self.node.as_ptr();
-        // SAFETY: The node is live and ours (invariant): the value drops
-        // and the node is freed, once.
-        unsafe {
-            core::ptr::drop_in_place(addr_of_mut!((*node).value));
-            bindings::kmem_cache_free(self.lru.cache.0.as_ptr(), node.cast());
-        }
+        // SAFETY: The node is live, off the list and ours (invariant), and
+        // never used after the item.
+        unsafe { self.lru.cache.free_node(self.node.as_ptr()) };
     }
 }
 
