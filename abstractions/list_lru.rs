@@ -5,8 +5,8 @@
 //!
 //! C header: [`include/linux/list_lru.h`](srctree/include/linux/list_lru.h)
 //!
-//! A [`ListLru<T>`] keeps [`Item<T>`]s, each a `T` in a node of the list's
-//! own slab cache. The list is memcg-aware when the shrinker that walks it
+//! A [`ListLru<T>`] keeps [`Item<T>`]s, each a `T` in a node of a slab
+//! cache ([`NodeCache<T>`]) that several lists may share. The list is memcg-aware when the shrinker that walks it
 //! is ([`Registration::register_lru_aware`]): an item is filed on the list
 //! of the memory cgroup that its node is charged to, and a cgroup's list
 //! exists once an item was allocated for it ([`ListLru::alloc`] with
@@ -102,15 +102,26 @@ struct Node<T> {
     value: T,
 }
 
-/// A slab cache of nodes.
+/// A slab cache of the nodes of [`ListLru<T>`]s, shared by the lists made
+/// with it; it goes with the last of them.
 ///
 /// # Invariants
 ///
-/// `0` was made by `kmem_cache_create` and is destroyed once, on drop.
-struct Cache(NonNull<bindings::kmem_cache>);
+/// `0` was made by `kmem_cache_create` for `Node<T>`s and is destroyed
+/// once, on drop.
+pub(crate) struct NodeCache<T>(NonNull<bindings::kmem_cache>, PhantomData<T>);
 
-impl Cache {
-    fn new<T>(name: &CStr) -> Result<Self> {
+// SAFETY: A slab cache allocates and frees from any thread; the cache
+// holds no `T` of its own (nodes are owned by lists and items).
+unsafe impl<T: Send> Send for NodeCache<T> {}
+// SAFETY: As above.
+unsafe impl<T: Send> Sync for NodeCache<T> {}
+
+impl<T: Send + 'static> NodeCache<T> {
+    /// A new cache named `name`, which should be unique (a debug kernel
+    /// warns about a duplicate, and slab reports a failure with a stack
+    /// dump).
+    pub(crate) fn new(name: &CStr) -> Result<Arc<Self>> {
         let size = u32::try_from(core::mem::size_of::<Node<T>>())?;
         let mut args: bindings::kmem_cache_args = pin_init::zeroed();
         args.align = u32::try_from(core::mem::align_of::<Node<T>>())?;
@@ -118,8 +129,9 @@ impl Cache {
         // valid for the call.
         let raw =
             unsafe { bindings::__kmem_cache_create_args(name.as_char_ptr(), size, &mut args, 0) };
-        // INVARIANT: Made just above.
-        Ok(Self(NonNull::new(raw).ok_or(ENOMEM)?))
+        // INVARIANT: Made just above, for `Node<T>`s.
+        let cache = Self(NonNull::new(raw).ok_or(ENOMEM)?, PhantomData);
+        Ok(Arc::new(cache, GFP_KERNEL)?)
     }
 
     /// Drops the value of `node`, then frees the node.
@@ -128,7 +140,7 @@ impl Cache {
     ///
     /// `node` is a live node of this cache whose value is initialised, on
     /// no list and owned by the caller, who never uses it again.
-    unsafe fn free_node<T>(&self, node: *mut Node<T>) {
+    unsafe fn free_node(&self, node: *mut Node<T>) {
         // SAFETY: By the caller: the value is live and dropped once, then
         // the node goes back to the cache it came from, once.
         unsafe {
@@ -138,10 +150,11 @@ impl Cache {
     }
 }
 
-impl Drop for Cache {
+impl<T> Drop for NodeCache<T> {
     fn drop(&mut self) {
-        // SAFETY: Made by `kmem_cache_create` (invariant); its owner, the
-        // list, has freed every node (they hold the list).
+        // SAFETY: Made by `kmem_cache_create` (invariant); every list made
+        // with it holds it and freed its nodes when it went, and every item
+        // holds its list.
         unsafe { bindings::kmem_cache_destroy(self.0.as_ptr()) };
     }
 }
@@ -152,12 +165,12 @@ impl Drop for Cache {
 ///
 /// `raw` is initialised (memcg-aware if `memcg_aware`) and destroyed on
 /// drop. Every item on it is the link of a live `Node<T>` of `cache`,
-/// owned by the list: no [`Item`] refers to it.
+/// allocated for this list and owned by it: no [`Item`] refers to it.
 #[pin_data(PinnedDrop)]
 pub(crate) struct ListLru<T: Send + 'static> {
     #[pin]
     raw: Opaque<bindings::list_lru>,
-    cache: Cache,
+    cache: Arc<NodeCache<T>>,
     _items: PhantomData<T>,
 }
 
@@ -177,15 +190,17 @@ struct WalkState<F> {
 }
 
 impl<T: Send + 'static> ListLru<T> {
-    /// A list whose nodes come from a new slab cache named `name` (which
-    /// should be unique: a debug kernel warns about a duplicate), walked
-    /// by `shrinker`, and memcg-aware if `shrinker` is.
-    pub(crate) fn new(name: &CStr, shrinker: Option<&Unregistered<'_>>) -> Result<Arc<Self>> {
+    /// A list whose nodes come from `cache`, walked by `shrinker`, and
+    /// memcg-aware if `shrinker` is.
+    pub(crate) fn new(
+        cache: &Arc<NodeCache<T>>,
+        shrinker: Option<&Unregistered<'_>>,
+    ) -> Result<Arc<Self>> {
         let memcg_aware = shrinker.is_some_and(|s| s.memcg_aware());
         let shrinker = shrinker.map_or(core::ptr::null_mut(), |s| s.as_raw());
         Arc::pin_init(
             try_pin_init!(Self {
-                cache: Cache::new::<T>(name)?,
+                cache: cache.clone(),
                 raw <- Opaque::try_ffi_init(|slot: *mut bindings::list_lru| {
                     // SAFETY: `slot` is ours to initialise; a zeroed
                     // `list_lru` has no lockdep key. `shrinker` is
@@ -441,8 +456,8 @@ impl<T: Send + 'static> ListLru<T> {
 #[pinned_drop]
 impl<T: Send + 'static> PinnedDrop for ListLru<T> {
     fn drop(self: Pin<&mut Self>) {
-        // No `Item` refers to the list (each holds it), so every node of
-        // the cache is on it: free them all, then the lists.
+        // No `Item` refers to the list (each holds it), so every node
+        // allocated for it is on it: free them all, then the lists.
         let raw = self.raw.get();
         let cache = &self.cache;
         for nid in Nid::possible() {
@@ -543,7 +558,7 @@ mod tests {
     }
 
     fn list() -> Result<Arc<ListLru<Counted>>> {
-        ListLru::new(c"rust_kernel_list_lru_test", None)
+        ListLru::new(&NodeCache::new(c"rust_kernel_list_lru_test")?, None)
     }
 
     fn fill(lru: &Arc<ListLru<Counted>>, drops: &Arc<Atomic<u32>>, n: u32) -> Result {
@@ -609,11 +624,13 @@ mod tests {
     }
 
     /// An item is its value's owner off the list: it derefs, gives the
-    /// value back, and frees it on drop; another list refuses it.
+    /// value back, and frees it on drop; another list, even of the same
+    /// cache, refuses it.
     #[test]
     fn items_own_their_values_and_know_their_list() -> Result {
         let drops = Arc::new(Atomic::new(0), GFP_KERNEL)?;
-        let (a, b) = (list()?, ListLru::new(c"rust_kernel_list_lru_test_b", None)?);
+        let cache = NodeCache::new(c"rust_kernel_list_lru_test")?;
+        let (a, b) = (ListLru::new(&cache, None)?, ListLru::new(&cache, None)?);
         let mut item = a
             .alloc(Gfp::KERNEL, Counted(7, drops.clone()))
             .map_err(|_| ENOMEM)?;

@@ -43,7 +43,7 @@ use super::{Account, CacheMode, Run, Source};
 use crate::{
     abstractions::{
         dma::OwnedDevice,
-        list_lru::{Item, ListLru, Nid, Walk},
+        list_lru::{Item, ListLru, Nid, NodeCache, Walk},
         memcg::MemCgroup,
         page::{ContiguousPages, Gfp, Pages},
         shrinker::{Count, Scan, ShrinkControl, Shrinker, Unregistered},
@@ -202,14 +202,12 @@ impl Pools {
     ) -> Result<Arc<Self>> {
         let max_pages = max_bytes / kernel::page::PAGE_SIZE;
         let instance = INSTANCE.fetch_add(1, Relaxed);
-        // Slab cache names are unique: the instance, the mode and the order.
-        let list = |i: usize| -> Result<Arc<ListLru<Kept>>> {
-            let mode = if is_uncached(i) { 'u' } else { 'c' };
-            let name = CString::try_from_fmt(fmt!("ion_rs_pool{instance}_{mode}{}", order_of(i)))?;
-            ListLru::new(&name, Some(shrinker))
-        };
+        // One slab cache for the nodes of every list: a cache is slow to
+        // make and to destroy (an RCU barrier), and its name is unique.
+        let cache = NodeCache::new(&CString::try_from_fmt(fmt!("ion_rs_pool{instance}"))?)?;
+        let list = || ListLru::new(&cache, Some(shrinker));
         const _: () = assert!(NPOOLS == 4);
-        let lists = [list(0)?, list(1)?, list(2)?, list(3)?];
+        let lists = [list()?, list()?, list()?, list()?];
         Arc::pin_init(
             try_pin_init!(Pools {
                 lists,
