@@ -80,12 +80,22 @@ pub(crate) fn name_taken(name: &CStr) -> bool {
 
 /// Adds `name` for `node`, unless the name is taken (`EEXIST`, without
 /// asking the core). Each node added pins the module for good.
+///
+/// The node is marked in its heap's `dma_nodes` once its name is known to
+/// be free and before the core creates it, so that its uevent finds it
+/// listed as ours (the `charged` file that udev reads); a failed add
+/// unmarks it.
 fn add(name: CString, node: KBox<Node>) -> Result {
     if name_taken(&name) {
         return Err(EEXIST);
     }
+    let (heap, bit) = (node.heap.clone(), node.mode.node_bit());
+    heap.dma_nodes.add(bit, Relaxed);
     let module = kernel::module::this_module::<crate::LocalModule>();
-    dma_heap::add(dma_heap::ModulePin::new(module), name, node).map(|_| ())
+    dma_heap::add(dma_heap::ModulePin::new(module), name, node)
+        .map(|_| ())
+        // Unmarked: adding the two's complement clears the bit.
+        .inspect_err(|_| heap.dma_nodes.add(bit.wrapping_neg(), Relaxed))
 }
 
 /// Adds every heap in both cache modes; returns how many nodes were added.
@@ -97,9 +107,6 @@ pub(crate) fn register_all(ion: &Ion) -> usize {
     for heap in ion.heaps.iter() {
         for mode in [CacheMode::Cached, CacheMode::Uncached] {
             let (memory, suffix) = (&*heap.dma_name, mode.node_suffix());
-            // Marked before the node exists, so that whoever its uevent
-            // reaches (udev, through the `charged` file) sees it as ours.
-            heap.dma_nodes.add(mode.node_bit(), Relaxed);
             let r = CString::try_from_fmt(fmt!("{}{}", memory, suffix)).and_then(|name| {
                 let node = KBox::new(
                     Node {
@@ -121,10 +128,8 @@ pub(crate) fn register_all(ion: &Ion) -> usize {
                     }
                 })
             });
-            match r {
-                Ok(()) => added += 1,
-                // Unmarked: `add` of the two's complement clears the bit.
-                Err(_) => heap.dma_nodes.add(mode.node_bit().wrapping_neg(), Relaxed),
+            if r.is_ok() {
+                added += 1;
             }
         }
     }
