@@ -122,16 +122,6 @@ impl SystemHeap {
     }
 }
 
-/// Gives the runs of a failed allocation, or of a buffer that never
-/// reached userspace, back to the page allocator, not to the pools: under the pressure that failed it, the pages (and their
-/// charge) are better free than cached, and the pools hold no more than
-/// before.
-fn discard(runs: &mut Runs) {
-    for r in runs.drain_all() {
-        drop(r);
-    }
-}
-
 impl HeapOps for SystemHeap {
     fn allocate(&self, len: usize, mode: CacheMode) -> Result<Runs> {
         // Room for the runs of the largest orders, so that the list is
@@ -160,18 +150,16 @@ impl HeapOps for SystemHeap {
                 }
                 max_order = order - 1;
             }
+            // On failure `list` drops: its runs go back to the page
+            // allocator, not to the pools (see `discard`).
             let Some(run) = got else {
-                discard(&mut list);
                 return Err(ENOMEM);
             };
             let n = run.len();
             max_order = (n / PAGE_SIZE).trailing_zeros();
             remaining -= n;
-            // A run that cannot be listed drops, back to the page allocator.
-            if let Err(e) = list.push(run, GFP_KERNEL) {
-                discard(&mut list);
-                return Err(e.into());
-            }
+            // A run that cannot be listed drops, and the list with it.
+            list.push(run, GFP_KERNEL)?;
         }
         Ok(list)
     }
@@ -182,8 +170,12 @@ impl HeapOps for SystemHeap {
         }
     }
 
+    /// The runs of a buffer that never reached userspace go back to the
+    /// page allocator, not to the pools: under the pressure that failed it,
+    /// the pages (and their charge) are better free than cached, and the
+    /// pools hold no more than before.
     fn discard(&self, runs: &mut Runs, _mode: CacheMode) {
-        discard(runs);
+        runs.clear();
     }
 
     fn max_alloc(&self) -> usize {
