@@ -124,7 +124,9 @@ def run(log, manifest, need_all=False, boots=("boot",)):
 def main():
     cases = CASES + [("a boot left out under --all", None, 1, "every boot of the manifest ran (left out: other)"),
                      ("the kernel's jump-label WARN and slab's failed cache creation inside the insmod walk",
-                      "walk", 0, "sections: 5 of 5")]
+                      "walk", 0, "sections: 5 of 5"),
+                     ("an @extra boot left out under --all", "extra", 0, "sections: 4 of 4 expected ran\n"),
+                     ("an @extra boot that ran and failed", "extra-ran", 1, "[other] prog: exit status 1")]
     print("TAP version 13")
     print(f"1..{len(cases)}")
     bad = 0
@@ -135,6 +137,11 @@ def main():
             walk = ("@@@ BEGIN kselftest ion_insmod_walk\n1..1\n" + JUMP_LABEL_WARN + SLAB_CREATE_FAILED +
                     "ok 1 walk\n@@@ END kselftest ion_insmod_walk rc=0\n@@@ DONE")
             rc, out = run(GOOD.replace("@@@ DONE", walk), MANIFEST + "boot ion_insmod_walk 1 0\n")
+        elif change == "extra":
+            rc, out = run(GOOD, MANIFEST + "other prog 1 0\nother @extra\n", need_all=True)
+        elif change == "extra-ran":
+            rc, out = run(GOOD.replace("prog rc=0", "prog rc=1"), MANIFEST.replace("boot ", "other ") +
+                          "other @extra\n", boots=("other",))
         else:
             rc, out = run(change(GOOD), MANIFEST)
         ok = (rc != 0) == (want != 0) and why in out
