@@ -18,17 +18,20 @@
 
 flavour=${1:?usage: debian.sh arm64|arm64-16k}
 
-deb=$(ls "$CACHE"/dl/linux-source-"$KVER"_*.deb 2>/dev/null | tail -n1)
-[ -n "$deb" ] || "$TOP/scripts/kernel.sh" qemu >/dev/null
+UNPACKED=$("$TOP/scripts/kernel.sh" --unpack)
+[ -d "$UNPACKED" ] || die "no unpacked linux-source-$KVER (scripts/kernel.sh unpacks it)"
 deb=$(ls "$CACHE"/dl/linux-source-"$KVER"_*.deb | tail -n1)
 srcver=$(dpkg-deb -f "$deb" Version)
 debver=$(basename "$deb" .deb)
-UNPACKED=$(ls -d "$CACHE"/src/"$debver"-* 2>/dev/null | grep -v -- -debian$ | tail -n1)
-[ -d "$UNPACKED" ] || die "no unpacked $debver (scripts/kernel.sh unpacks it)"
 # Debian's source as Debian built it: the unpacked tree without the
 # in-tree hook that kernel.sh adds for drivers/ion_rs (hard links, so no
 # second copy; the two edited files become files of their own).
 SRC=$CACHE/src/$debver-debian
+# One preparation of a flavour at a time (test.sh prepares in the
+# background what a later boot waits for here).
+mkdir -p "$CACHE/debian"
+exec 9>"$CACHE/debian/.$flavour.lock"
+flock 9
 if [ ! -f "$SRC/.rust-ion-debian" ]; then
 	rm -rf "$SRC"
 	cp -al "$UNPACKED" "$SRC"
@@ -53,7 +56,7 @@ release() {
 rel_file=$CACHE/debian/release-$flavour-$srcver
 if [ ! -s "$rel_file" ]; then
 	mkdir -p "$CACHE/debian"
-	inroot apt-get update -qq >&2 || true
+	apt_get update -qq >&2 || true
 	rel=$(release) || die "Debian has no linux-binary-*-$flavour at $srcver, the version of $debver: not mixing versions"
 	echo "$rel" >"$rel_file"
 fi
@@ -67,7 +70,7 @@ fetch() {
 		[ -d "$D/$what" ] && continue
 		rm -rf "$D/$what.tmp"
 		mkdir -p "$D/$what.tmp"
-		(cd "$D/$what.tmp" && inroot apt-get download -qq -o APT::Sandbox::User=root "$p:arm64=$srcver" >&2) ||
+		(cd "$D/$what.tmp" && apt_get download -qq -o APT::Sandbox::User=root "$p:arm64=$srcver" >&2) ||
 			die "apt-get download $p:arm64=$srcver failed: Debian's $flavour kernel is not to be had"
 		inroot sh -c "dpkg-deb -x '$D/$what.tmp'/*.deb '$D/$what.tmp/root' && rm '$D/$what.tmp'/*.deb"
 		mv "$D/$what.tmp/root" "$D/$what"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Unpack Debian's linux-source-7.3, apply patches/, and build one flavour
-# (qemu or debug) for arm64 under O=. Prints the build directory on stdout.
+# (qemu, debug or x86) under O=. Prints the build directory on stdout.
 #
-#   scripts/kernel.sh qemu|debug
+#   scripts/kernel.sh qemu|debug|x86
+#   scripts/kernel.sh --unpack      only fetch and unpack the source
 #
 # The build is cached by a hash of the kernel version, the configuration
 # fragments and the patch series. The driver is built
@@ -12,8 +13,8 @@
 # both the in-tree (Kconfig) and the external (M=) build.
 . "$(dirname "$0")/lib.sh"
 
-flavour=${1:?usage: kernel.sh qemu|debug}
-[ -f "$TOP/configs/$flavour.config" ] || die "no configs/$flavour.config"
+flavour=${1:?usage: kernel.sh qemu|debug|x86|--unpack}
+[ "$flavour" = --unpack ] || [ -f "$TOP/configs/$flavour.config" ] || die "no configs/$flavour.config"
 if [ -n "$NATIVE" ]; then
 	# KDIR= names a kernel already built (arm64, LLVM, Rust) with the
 	# host's tools; it is used as it is, for every flavour.
@@ -22,8 +23,6 @@ if [ -n "$NATIVE" ]; then
 	exit 0
 fi
 
-ARCH=$(karch "$flavour")
-IMAGE=$(kimage "$flavour")
 kmake() {
 	inroot make -s -C "$SRC" O="$BUILD" ARCH="$ARCH" LLVM=1 "$@"
 }
@@ -33,7 +32,7 @@ fetch_source() {
 	mkdir -p "$dl"
 	deb=$(ls "$dl"/linux-source-"$KVER"_*.deb 2>/dev/null | tail -n1 || true)
 	if [ -z "$deb" ]; then
-		(cd "$dl" && inroot apt-get download -qq -o APT::Sandbox::User=root "linux-source-$KVER" >&2)
+		(cd "$dl" && apt_get download -qq -o APT::Sandbox::User=root "linux-source-$KVER" >&2)
 		deb=$(ls "$dl"/linux-source-"$KVER"_*.deb | tail -n1)
 	fi
 	echo "$deb"
@@ -41,7 +40,14 @@ fetch_source() {
 
 deb=$(step "fetch linux-source-$KVER" fetch_source)
 debver=$(basename "$deb" .deb)
-phash=$( (cat "$TOP"/patches/*.patch 2>/dev/null || true) | sha256sum | cut -c1-12)
+# The in-tree hook. The kernel's own build never descends into
+# drivers/ion_rs, so that it does not depend on the driver's state (a
+# broken driver still gets a kernel to be tested on); module.sh builds the
+# in-tree module with RUST_ION_INTREE=1.
+HOOK_KCONFIG='source "drivers/ion_rs/Kconfig"'
+HOOK_MAKE='obj-$(if $(RUST_ION_INTREE),$(CONFIG_ION_RS)) += ion_rs/'
+phash=$( (cat "$TOP"/patches/*.patch 2>/dev/null || true; echo "$HOOK_KCONFIG $HOOK_MAKE") |
+	sha256sum | cut -c1-12)
 SRC=$CACHE/src/$debver-$phash
 
 unpack() {
@@ -55,21 +61,28 @@ unpack() {
 		log "applying $(basename "$p")"
 		patch -d "$tmp" -p1 -s <"$p"
 	done
-	# The in-tree hook; drivers/ion_rs is linked to the work tree below.
-	echo 'source "drivers/ion_rs/Kconfig"' >>"$tmp/drivers/Kconfig"
-	echo 'obj-$(CONFIG_ION_RS) += ion_rs/' >>"$tmp/drivers/Makefile"
+	echo "$HOOK_KCONFIG" >>"$tmp/drivers/Kconfig"
+	echo "$HOOK_MAKE" >>"$tmp/drivers/Makefile"
 	mv "$tmp" "$SRC"
 }
-[ -d "$SRC" ] || step "unpack $debver" unpack
-# The kernel itself must not depend on the driver's state: it is built with
-# drivers/ion_rs pointing at a stub that has only the Kconfig. module.sh
-# points the link at the work tree for the in-tree module build.
-STUB=$CACHE/ion_rs-stub
-mkdir -p "$STUB"
-cp "$TOP/Kconfig" "$STUB/Kconfig"
-: >"$STUB/Kbuild"
-ln -sfn "$STUB" "$SRC/drivers/ion_rs"
-
+if [ ! -d "$SRC" ]; then
+	step "unpack $debver" unpack
+	# Trees unpacked under another patch series or hook are stale now
+	# (Debian's own, debian.sh's, is not one of them).
+	for old in "$CACHE/src/$debver"-*; do
+		case $old in "$SRC" | *-debian) ;; *) rm -rf "$old" ;; esac
+	done
+fi
+# drivers/ion_rs is this work tree: its Kconfig gives the kernel's .config
+# the driver's options (CONFIG_ION_RS=m, set below), which the in-tree
+# build needs; nothing else of it is read until module.sh builds it.
+ln -sfn "$TOP" "$SRC/drivers/ion_rs"
+if [ "$flavour" = --unpack ]; then
+	echo "$SRC"
+	exit 0
+fi
+ARCH=$(karch "$flavour")
+IMAGE=$(kimage "$flavour")
 case $flavour in
 qemu | x86) frags="$TOP/configs/$flavour.config" ;;
 *) frags="$TOP/configs/qemu.config $TOP/configs/$flavour.config" ;;
@@ -104,6 +117,11 @@ configure() {
 	[ -z "$missing" ] || die "options that did not stick in $flavour: $missing"
 }
 
+# One build of a flavour at a time: test.sh builds the later boots'
+# kernels in the background, and a boot that needs one waits here.
+mkdir -p "$CACHE/build"
+exec 9>"$CACHE/build/.$flavour.lock"
+flock 9
 if [ ! -f "$BUILD/.built" ]; then
 	# A configuration change need not rebuild everything: kbuild rebuilds
 	# exactly what the changed options reach, so a stale build of this

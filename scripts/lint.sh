@@ -6,7 +6,7 @@
 #   scripts/lint.sh [--fix]      --fix reformats the Rust sources first
 . "$(dirname "$0")/lib.sh"
 
-SRC=${KDIR:-$(ls -d "$CACHE"/src/linux-source-"$KVER"_* | tail -n1)}
+SRC=${KDIR:-$("$TOP/scripts/kernel.sh" --unpack)}
 [ -e "$SRC/source" ] && SRC=$(readlink -f "$SRC/source")
 cd "$TOP"
 rs=$(find . -name '*.rs' -not -path './.git/*' | sort)

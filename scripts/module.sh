@@ -69,7 +69,7 @@ if [ -n "$intree" ] && [ "$(cat "$MOD/intree.sum" 2>/dev/null)" = "$srcsum" ] &&
 	log "in-tree module build ($flavour): sources unchanged since the last warning-free build"
 elif [ -n "$intree" ]; then
 	rm -f "$MOD/intree.sum"
-	step "in-tree module build ($flavour)" checked_make "$MOD/intree.log" modules
+	step "in-tree module build ($flavour)" checked_make "$MOD/intree.log" RUST_ION_INTREE=1 modules
 	[ -f "$BUILD/drivers/ion_rs/ion_rs.ko" ] || die "in-tree build made no ion_rs.ko"
 	echo "$srcsum" >"$MOD/intree.sum"
 else
