@@ -12,7 +12,8 @@ mode=${2:?usage: vm.sh qemu|debug|x86|debian16k run|test|shell|bench}
 # its vmlinuz and modules from Debian's packages, and ion_rs.ko built and
 # installed the way the README tells a board's owner (make module and
 # make module_install with KERNEL=debian-16k), into a staging root. The
-# selftests are the qemu kernel's: the same 7.3 uapi, static binaries.
+# selftests are built against the same source's arm64 uapi headers, which
+# `make headers` installs without a configuration, let alone a kernel.
 if [ "$flavour" = debian16k ]; then
 	KB=$("$TOP/scripts/debian.sh" arm64-16k)
 	DEB=$(dirname "$KB")
@@ -21,7 +22,9 @@ if [ "$flavour" = debian16k ]; then
 	rm -rf "$STAGE"
 	make -s -C "$TOP" module KERNEL=debian-16k >&2
 	make -s -C "$TOP" module_install KERNEL=debian-16k INSTALL_MOD_PATH="$STAGE" >&2
-	BUILD=$("$TOP/scripts/kernel.sh" qemu)
+	BUILD=$CACHE/headers/arm64
+	mkdir -p "$BUILD"
+	ln -sfn "$("$TOP/scripts/kernel.sh" --unpack)" "$BUILD/source"
 else
 	BUILD=$("$TOP/scripts/kernel.sh" "$flavour")
 	MOD=$("$TOP/scripts/module.sh" "$flavour" "$BUILD")
@@ -67,9 +70,10 @@ userspace() {
 	[ -n "$cross32" ] || return 0
 	inroot make -s -C "$ksft" CROSS_COMPILE="$cross32" OUTPUT="$OUT/tests/ksft32" \
 		ION_UAPI="$TOP/uapi" "$OUT/tests/ksft32/ion_test" "$OUT/tests/ksft32/ion_fuzz"
-	# The compat ABI's functional test runs on the qemu kernel; under the
-	# debug kernel's checkers the compat paths get ion_fuzz32, which keeps
-	# the debug boot (the long pole of a warm make test) 40 s shorter.
+	# The compat ABI's functional test runs on Debian's kernel (and the
+	# qemu kernel); under the debug kernel's checkers the compat paths get
+	# ion_fuzz32, which keeps the debug boot (the long pole of a warm
+	# make test) 40 s shorter.
 	[ "$flavour" = debug ] || cp "$OUT/tests/ksft32/ion_test" "$OUT/tests/selftests/ion_test32"
 	cp "$OUT/tests/ksft32/ion_fuzz" "$OUT/tests/robust/ion_fuzz32"
 }
@@ -83,7 +87,7 @@ busybox() {
 	local d=$CACHE/busybox-amd64
 	if [ ! -x "$d/usr/bin/busybox" ]; then
 		mkdir -p "$d"
-		(cd "$d" && inroot apt-get download -qq -o APT::Sandbox::User=root busybox-static:amd64 >&2)
+		(cd "$d" && apt_get download -qq -o APT::Sandbox::User=root busybox-static:amd64 >&2)
 		inroot sh -c "dpkg-deb -x '$d'/busybox-static_*_amd64.deb '$d'"
 	fi
 	echo "$d/usr/bin/busybox"
@@ -98,7 +102,7 @@ trinity_into() {
 	if [ ! -x "$d/usr/bin/trinity" ]; then
 		rm -rf "$d"
 		mkdir -p "$d"
-		(cd "$d" && inroot apt-get download -qq -o APT::Sandbox::User=root \
+		(cd "$d" && apt_get download -qq -o APT::Sandbox::User=root \
 			trinity:arm64 libc6:arm64 >&2) ||
 			die "trinity: apt-get download trinity:arm64 libc6:arm64 failed; the $flavour kernel's robustness run needs it (is a Debian mirror configured in apt?)"
 		inroot sh -c "for p in '$d'/*.deb; do dpkg-deb -x \"\$p\" '$d'; done"
