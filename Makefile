@@ -4,7 +4,7 @@
 # point for people.
 #
 #   make run      build what is missing, boot QEMU virt arm64, demo /dev/ion
-#   make test     KUnit + kselftests on the qemu and debug kernels
+#   make test     KUnit + kselftests on the debug, x86 and Debian kernels
 #   make shell    an interactive shell in the VM
 #   make bench    rust-ion against /dev/dma_heap/system, same boot
 #   make profile  where a small allocation's time goes (function_graph)
