@@ -200,7 +200,13 @@ initramfs() {
 robust=
 [ "$flavour" = debug ] && [ "$mode" = test ] && robust=1
 [ -n "${RUST_ION_ROBUST:-}" ] && [ "$mode" != run ] && robust=1
+# One userspace build at a time: make test boots two kernels at once, and
+# the selftests build in the kernel source's tools/ (links made afresh).
+mkdir -p "$CACHE/out"
+exec 8>"$CACHE/out/.userspace.lock"
+flock 8
 step "build guest userspace" userspace >&2
+flock -u 8
 step "pack initramfs" initramfs
 
 mem=1G
@@ -293,7 +299,9 @@ if [ "$mode" = shell ]; then
 fi
 log=$OUT/console-$mode.log
 # A hung guest fails the run: QEMU is killed after the timeout.
-tmo=${RUST_ION_VM_TIMEOUT:-180}
+# Five minutes for the boots that take two at most alone, as make test
+# runs two VMs at once.
+tmo=${RUST_ION_VM_TIMEOUT:-300}
 [ "$flavour" = debug ] && tmo=${RUST_ION_VM_TIMEOUT:-900}
 [ -n "${RUST_ION_SOAK:-}" ] && [ -n "$robust" ] && tmo=${RUST_ION_VM_TIMEOUT:-4800}
 # A KVM internal error stops the guest without ending QEMU: end it at once.
