@@ -19,7 +19,8 @@
  * - The system heap's runs may or may not happen to be adjacent: either
  *   outcome is checked as strictly as above.
  *
- * Runs in the direct boot (scripts/vm.sh): vivid writes frames through the
+ * Runs where DMA does not bounce (Debian's kernel, the qemu kernel's
+ * direct boot; scripts/vm.sh): vivid writes frames through the
  * CPU behind its own mapping, which is only coherent where the mapping does
  * not bounce (Documentation/ion.rst, "A real importer").
  */
