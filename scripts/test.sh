@@ -19,12 +19,13 @@ t0=$(date +%s)
 step "build root" "$TOP/scripts/buildroot.sh"
 "$TOP/scripts/kernel.sh" --unpack >/dev/null
 # shellcheck disable=SC2206 # a list of words
-flavours=(${FLAVOURS:-debug debian16k x86})
+flavours=(${FLAVOURS:-debug x86 debian16k})
 # The later boots' kernels build in the background, at the lowest priority,
 # while the first one's VM runs (a VM under TCG leaves most of a core
 # idle); a boot whose kernel is not ready waits for it (kernel.sh and
 # debian.sh hold a lock per flavour). Whatever fails there fails again in
-# the foreground, with its log.
+# the foreground, with its log. x86 comes first: its build is the longest,
+# and it soaks up what the debug boot leaves idle.
 prebuild() {
 	local f
 	for f in "$@"; do
