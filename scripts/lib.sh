@@ -73,18 +73,6 @@ debian_mirror() {
 # inroot CMD...: run CMD inside the trixie build root, in a private mount
 # namespace so that no mount outlives it. The work tree and the cache are
 # bound at the same paths, so paths mean the same inside and out.
-# apt-get in the build root, one at a time: test.sh builds the later boots'
-# kernels in the background, and Debian's packages are fetched there while
-# a boot may fetch its own (apt-get update would pull the lists from under
-# a download).
-apt_get() {
-	mkdir -p "$CACHE"
-	(
-		flock 8
-		inroot apt-get "$@"
-	) 8>"$CACHE/.apt.lock"
-}
-
 inroot() {
 	if [ -n "$NATIVE" ]; then
 		"$@"
@@ -107,4 +95,16 @@ inroot() {
 			PATH=/usr/lib/llvm-19/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 			bash -c "cd \"\$0\" && exec \"\$@\"" "$cwd" "$@"
 	' _ "$ROOT" "$TOP" "$CACHE" "$PWD" "$@"
+}
+
+# apt-get in the build root, one at a time: test.sh builds the later boots'
+# kernels in the background, and Debian's packages are fetched there while
+# a boot may fetch its own (apt-get update would pull the lists from under
+# a download).
+apt_get() {
+	mkdir -p "$CACHE"
+	(
+		flock 8
+		inroot apt-get "$@"
+	) 8>"$CACHE/.apt.lock"
 }
