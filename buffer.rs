@@ -31,7 +31,7 @@ use crate::{
         scatterlist::{MappedSgTable, SgTable, SyncFor},
         vmalloc::{Caching, VMap},
     },
-    heaps::{self, Allocation, CacheMode, Heap, Run},
+    heaps::{self, Allocation, CacheMode, Run},
     stats,
 };
 use kernel::{
@@ -56,16 +56,13 @@ struct Inner {
 
 /// A buffer: page runs from one heap.
 ///
-/// It lives in an `Arc`, which the dma-buf holds from export to release.
+/// It lives in the dma-buf that exports it, from export to release.
 /// Its pages live in an `Arc` of their own, which every table of an
 /// attachment and the kernel mapping hold too, so the pages outlive every
 /// table and mapping. Nothing the buffer owns holds the buffer.
 #[pin_data]
 pub(crate) struct Buffer {
     pages: Pages,
-    /// The length asked for: the dma-buf's size. A heap may give more (the
-    /// chunk heap rounds up to chunks), which no mapping reaches.
-    len: usize,
     #[pin]
     inner: Mutex<Inner>,
 }
@@ -92,20 +89,40 @@ fn bounces(m: &MappedSgTable<'_, Pages>) -> bool {
     })
 }
 
+/// Cleans the CPU caches of the pages of a new uncached buffer for `dev`,
+/// so that memory the CPU zeroed is ready for DMA before anyone maps it
+/// without sync. Runs that the pools' background zeroer already cleaned
+/// are skipped.
+pub(crate) fn clean_for_device(pages: &Allocation, dev: &OwnedDevice) -> Result {
+    for r in pages.runs().iter().filter(|r| !r.clean) {
+        heaps::write_back(dev.device(), r.pages())?;
+        stats::CLEANED_AT_ALLOC.add(1, stats::Relaxed);
+    }
+    Ok(())
+}
+
 impl Buffer {
-    /// Allocates `len` bytes (page-aligned, non-zero) from `heap`.
-    pub(crate) fn new(heap: &Arc<Heap>, len: usize, flags: u32) -> Result<Arc<Self>> {
-        let pages = Arc::new(heap.allocate(len, flags)?, GFP_KERNEL)?;
-        Arc::pin_init(
-            pin_init!(Buffer {
-                pages,
-                len,
-                inner <- new_mutex!(Inner {
-                    attachments: KVec::new(),
-                }),
+    /// A buffer over `pages`, to be initialised in place: in the dma-buf
+    /// that exports it ([`crate::dma_buf_ops::export`]), whose size is the
+    /// length asked for (a heap may give more, which no mapping reaches).
+    pub(crate) fn new(pages: Pages) -> impl PinInit<Self, Error> {
+        try_pin_init!(Buffer {
+            pages,
+            inner <- new_mutex!(Inner {
+                attachments: KVec::new(),
             }),
-            GFP_KERNEL,
-        )
+        }? Error)
+    }
+
+    /// A buffer of `len` bytes from `heap`, alone in a box (the KUnit
+    /// suites' buffers that no dma-buf exports).
+    #[cfg(CONFIG_ION_RS_KUNIT_TEST)]
+    pub(crate) fn boxed(
+        heap: &Arc<heaps::Heap>,
+        len: usize,
+        flags: u32,
+    ) -> Result<Pin<KBox<Self>>> {
+        KBox::pin_init(Self::new(heap.allocate(len, flags)?), GFP_KERNEL)
     }
 
     /// Records that the buffer has reached userspace, so that its pages go
@@ -114,11 +131,6 @@ impl Buffer {
     /// and leaves no pool entry and no charge behind.
     pub(crate) fn handed_out(&self) {
         self.pages.handed_out();
-    }
-
-    /// The length in bytes, as asked for.
-    pub(crate) fn len(&self) -> usize {
-        self.len
     }
 
     pub(crate) fn cached(&self) -> bool {
@@ -139,18 +151,6 @@ impl Buffer {
     /// The page runs, in order.
     pub(crate) fn entries(&self) -> impl Iterator<Item = Contiguous<'_>> + '_ {
         self.pages.runs().iter().map(Run::pages)
-    }
-
-    /// Cleans the CPU caches of a new uncached buffer for `dev`, so that
-    /// memory the CPU zeroed is ready for DMA before anyone maps it without
-    /// sync. Runs that the pools' background zeroer already cleaned are
-    /// skipped.
-    pub(crate) fn clean_for_device(&self, dev: &OwnedDevice) -> Result {
-        for r in self.pages.runs().iter().filter(|r| !r.clean) {
-            heaps::write_back(dev.device(), r.pages())?;
-            stats::CLEANED_AT_ALLOC.add(1, stats::Relaxed);
-        }
-        Ok(())
     }
 
     /// The attributes a mapping for an importer gets.

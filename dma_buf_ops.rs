@@ -77,14 +77,14 @@ impl Exporter for Buffer {
     }
 }
 
-/// Exports `buffer` as a new dma-buf whose file has `file_flags` (the
-/// access mode, and `O_CLOEXEC` as the fd will have it).
-pub(crate) fn export(buffer: Arc<Buffer>, file_flags: u32) -> Result<ARef<DmaBuf<Buffer>>> {
-    let size = buffer.len();
+/// Exports a new buffer of `len` bytes (as asked for) over `pages` as a
+/// dma-buf whose file has `file_flags` (the access mode, and `O_CLOEXEC`
+/// as the fd will have it).
+pub(crate) fn export(pages: Pages, len: usize, file_flags: u32) -> Result<ARef<DmaBuf<Buffer>>> {
     dma_buf::export(
-        buffer,
+        Buffer::new(pages),
         kernel::module::this_module::<crate::LocalModule>(),
-        size,
+        len,
         file_flags,
     )
 }

@@ -55,8 +55,8 @@ impl dma_heap::Heap for Node {
         fd_flags: u32,
         _heap_flags: u64,
     ) -> Result<ARef<DmaBuf<Buffer>>> {
-        let buffer = Buffer::new(&self.heap, len, self.mode.flags())?;
-        let exported = export_new(buffer, &self.dev, fd_flags)?;
+        let pages = self.heap.allocate(len, self.mode.flags())?;
+        let exported = export_new(pages, len, &self.dev, fd_flags)?;
         // The core installs the fd. If that fails (EMFILE) it releases the
         // buffer, whose pages then go to the pools, still charged to the
         // caller's cgroup and reclaimable: the one failure seen too late.

@@ -28,7 +28,7 @@ use abstractions::{
     dma_buf::DmaBuf,
     sysfs::{DeviceFile, Show},
 };
-use buffer::Buffer;
+use buffer::{Buffer, Pages};
 use core::{fmt, mem::size_of};
 use heaps::{CacheMode, Heap};
 use kernel::{
@@ -113,11 +113,11 @@ pub(crate) fn page_align(len: u64) -> Result<usize> {
 impl Ion {
     /// Tries the heaps in `mask` from the highest id down; the first success
     /// wins. No heap in the mask is `ENODEV`; otherwise the last heap's error.
-    fn allocate(&self, len: usize, mask: u32, flags: u32) -> Result<Arc<Buffer>> {
+    fn allocate(&self, len: usize, mask: u32, flags: u32) -> Result<Pages> {
         let mut last = ENODEV;
         for heap in self.heaps.iter().filter(|h| mask & (1 << h.id) != 0) {
-            match Buffer::new(heap, len, flags) {
-                Ok(b) => return Ok(b),
+            match heap.allocate(len, flags) {
+                Ok(p) => return Ok(p),
                 Err(e) => last = e,
             }
         }
@@ -125,18 +125,19 @@ impl Ion {
     }
 }
 
-/// Makes a new buffer ready for userspace and exports it with `file_flags`:
-/// an uncached buffer is cleaned for `dev` (the module's own device, with
-/// its DMA mask set) first. Both faces come here.
+/// Exports a new buffer of `len` bytes over `pages` with `file_flags`,
+/// ready for userspace: uncached pages are cleaned for `dev` (the module's
+/// own device, with its DMA mask set) first. Both faces come here.
 pub(crate) fn export_new(
-    buffer: Arc<Buffer>,
+    pages: Pages,
+    len: usize,
     dev: &OwnedDevice,
     file_flags: u32,
 ) -> Result<ARef<DmaBuf<Buffer>>> {
-    if !buffer.cached() {
-        buffer.clean_for_device(dev)?;
+    if pages.mode() == CacheMode::Uncached {
+        buffer::clean_for_device(&pages, dev)?;
     }
-    dma_buf_ops::export(buffer, file_flags)
+    dma_buf_ops::export(pages, len, file_flags)
 }
 
 /// `/sys/devices/faux/ion_rs/charged`: the module's device nodes whose
@@ -312,9 +313,9 @@ impl IonFile {
             UserSlice::new(UserPtr::from_addr(arg), size_of::<IonAllocationData>()).reader_writer();
         let mut data: IonAllocationData = r.read()?;
         let len = page_align(data.len)?;
-        let buffer = self.ion.allocate(len, data.heap_id_mask, data.flags)?;
+        let pages = self.ion.allocate(len, data.heap_id_mask, data.flags)?;
         let fd = FileDescriptorReservation::get_unused_fd_flags(flags::O_CLOEXEC)?;
-        let exported = export_new(buffer, &self.ion.dev, flags::O_RDWR)?;
+        let exported = export_new(pages, len, &self.ion.dev, flags::O_RDWR)?;
         data.fd = fd.reserved_fd();
         // If the result cannot be copied back, `fd` and `exported` drop here:
         // the fd is returned unused and the buffer is freed.

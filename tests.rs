@@ -168,7 +168,7 @@ mod buffer {
         len: usize,
         flags: u32,
     ) -> Result<ARef<DmaBuf<Buffer>>> {
-        dma_buf_ops::export(Buffer::new(heap, len, flags)?, O_RDWR)
+        dma_buf_ops::export(heap.allocate(len, flags)?, len, O_RDWR)
     }
 
     /// The pages in the heap's pools, from its statistics.
@@ -200,10 +200,10 @@ mod buffer {
             (heaps::Account::Memcg, len / PAGE_SIZE),
         ] {
             let heap = heaps::system_heap(heaps::system::PoolConfig::DEFAULT, account)?;
-            drop(Buffer::new(&heap, len, ION_FLAG_CACHED)?);
+            drop(Buffer::boxed(&heap, len, ION_FLAG_CACHED)?);
             assert_eq!(pooled_pages(&heap)?, 0);
             for _ in 0..2 {
-                let buf = Buffer::new(&heap, len, ION_FLAG_CACHED)?;
+                let buf = Buffer::boxed(&heap, len, ION_FLAG_CACHED)?;
                 buf.handed_out();
                 drop(buf);
             }
@@ -228,7 +228,7 @@ mod buffer {
         let none = crate::abstractions::dma::no_attrs();
         let bidi = DataDirection::Bidirectional;
         let mut seen = [false; 7];
-        let big = Buffer::new(&heap, m + k + PAGE_SIZE, ION_FLAG_CACHED)?;
+        let big = Buffer::boxed(&heap, m + k + PAGE_SIZE, ION_FLAG_CACHED)?;
         let t = SgTable::new(big.pages().clone())?;
         seen[0] = t.entries().map(|e| e.len()).eq([m, k, PAGE_SIZE]);
         drop(big);
@@ -236,7 +236,7 @@ mod buffer {
         drop(t);
         seen[2] = bytes() == 0;
         // Mapped segments no longer than a faux device's 64 KiB.
-        let buf = Buffer::new(&heap, k + PAGE_SIZE, ION_FLAG_CACHED)?;
+        let buf = Buffer::boxed(&heap, k + PAGE_SIZE, ION_FLAG_CACHED)?;
         {
             let m1 = buf.map(dev.dev(), 0, bidi, buf.map_attrs(none))?;
             let m2 = buf.map(dev.dev(), 0, bidi, buf.map_attrs(none))?;

@@ -6,15 +6,16 @@
 //!
 //! An exporter implements [`Exporter`] (a `#[vtable]` trait: the optional
 //! ops it leaves out are not in the C table) for its buffer type;
-//! [`export`] turns an `Arc` of a buffer into a dma-buf whose
+//! [`export`] initialises a buffer in place and makes it a dma-buf whose
 //! `struct dma_buf_ops` is generated from the trait once, as a constant (as
 //! `drm::gem` does for GEM objects). Every callback trampoline, with its
 //! safety argument, is here; the exporter writes safe code.
 //!
 //! Ownership: the dma-buf's `priv` holds the layer's state of the export
-//! ([`Exported`]: one reference to the buffer, and the kernel mapping while
-//! there is one) from export until `release`, which the core calls once,
-//! after the last user of the dma-buf is gone. Each importer's
+//! ([`Exported`]: the buffer itself, embedded as a GEM object embeds its
+//! driver's data, and the kernel mapping while there is one) from export
+//! until `release`, which the core calls once, after the last user of the
+//! dma-buf is gone; the buffer drops there. One allocation holds both. Each importer's
 //! [`Attachment`] hangs off its `struct dma_buf_attachment` (`priv`), from
 //! `attach` until `detach`; it owns the importer's mappings, each with its
 //! own table. Only the trampolines create, map, unmap and detach an
@@ -137,7 +138,8 @@ pub(crate) trait Exporter: Sized + Send + Sync + 'static {
 /// while the core has one.
 #[pin_data]
 struct Exported<T: Exporter> {
-    obj: Arc<T>,
+    #[pin]
+    obj: T,
     #[pin]
     vmap: Mutex<Option<VMap<T::Pages>>>,
 }
@@ -318,28 +320,30 @@ impl<T: Exporter> DmaBuf<T> {
     }
 }
 
-/// Exports `obj` as a new dma-buf of `size` bytes, named by
-/// [`Exporter::exp_name`], whose
-/// file gets `file_flags` (the access mode, and `O_CLOEXEC`). `module`
-/// is the exporter's: the core keeps it referenced while the dma-buf lives.
+/// Exports the buffer that `obj` initialises as a new dma-buf of `size`
+/// bytes, named by [`Exporter::exp_name`], whose file gets `file_flags`
+/// (the access mode, and `O_CLOEXEC`). `module` is the exporter's: the core
+/// keeps it referenced while the dma-buf lives. The buffer lives in the
+/// dma-buf's state, from here until release; if `obj` or the export fails,
+/// it drops here.
 pub(crate) fn export<T: Exporter>(
-    obj: Arc<T>,
+    obj: impl PinInit<T, Error>,
     module: &'static ThisModule,
     size: usize,
     file_flags: u32,
 ) -> Result<ARef<DmaBuf<T>>> {
-    let exp_name = obj.exp_name().as_char_ptr();
     let state = KBox::pin_init(
-        pin_init!(Exported {
-            obj,
+        try_pin_init!(Exported {
+            obj <- obj,
             vmap <- new_mutex!(None),
-        }),
+        }? Error),
         GFP_KERNEL,
     )?;
+    // The name lives in the buffer (or what it owns), which `priv` keeps
+    // until release, at the same address: the state is pinned.
+    let exp_name = state.obj.exp_name().as_char_ptr();
     let private = state.into_foreign();
     let info = bindings::dma_buf_export_info {
-        // The name lives in `obj` (or what it owns), which `priv` keeps
-        // until release.
         exp_name,
         owner: module.as_ptr(),
         ops: &Vtable::<T>::OPS,
@@ -418,7 +422,7 @@ impl<T: Exporter> Vtable<T> {
     unsafe fn obj<'a>(dmabuf: *mut bindings::dma_buf) -> &'a T {
         // SAFETY: By the caller.
         let e = unsafe { Self::exported(dmabuf) };
-        e.get_ref().obj.as_ref()
+        &e.get_ref().obj
     }
 
     /// The attachment state behind an attachment.
@@ -748,6 +752,7 @@ pub(crate) mod test_exporter {
     pub(crate) type Runs = KVec<Pages>;
 
     /// The exported object.
+    #[pin_data(PinnedDrop)]
     pub(crate) struct Obj {
         pub(crate) pages: Arc<Runs>,
         /// The first run alone, for a mapping shorter than the buffer.
@@ -759,8 +764,9 @@ pub(crate) mod test_exporter {
         pub(crate) short_vmap: Atomic<bool>,
     }
 
-    impl Drop for Obj {
-        fn drop(&mut self) {
+    #[pinned_drop]
+    impl PinnedDrop for Obj {
+        fn drop(self: Pin<&mut Self>) {
             RELEASED.add(1, Relaxed);
         }
     }
@@ -813,8 +819,8 @@ pub(crate) mod test_exporter {
         }
     }
 
-    /// An object of two blocks (orders 1 and 0: three pages).
-    pub(crate) fn obj() -> Result<Arc<Obj>> {
+    /// An object of two blocks (orders 1 and 0: three pages), to export.
+    pub(crate) fn obj() -> Result<impl PinInit<Obj, Error>> {
         let mut runs = KVec::new();
         runs.push(
             Pages::alloc(1, super::super::page::Gfp::KERNEL)?,
@@ -829,16 +835,14 @@ pub(crate) mod test_exporter {
             Pages::alloc(0, super::super::page::Gfp::KERNEL)?,
             GFP_KERNEL,
         )?;
-        Ok(Arc::new(
-            Obj {
-                pages: Arc::new(runs, GFP_KERNEL)?,
-                short: Arc::new(short, GFP_KERNEL)?,
-                attached: Atomic::new(0),
-                wrong_dir: Atomic::new(false),
-                short_vmap: Atomic::new(false),
-            },
-            GFP_KERNEL,
-        )?)
+        let (pages, short) = (Arc::new(runs, GFP_KERNEL)?, Arc::new(short, GFP_KERNEL)?);
+        Ok(try_pin_init!(Obj {
+            pages,
+            short,
+            attached: Atomic::new(0),
+            wrong_dir: Atomic::new(false),
+            short_vmap: Atomic::new(false),
+        }? Error))
     }
 }
 
@@ -849,12 +853,10 @@ mod tests {
     use super::*;
     use kernel::{faux, page::PAGE_SIZE, sync::atomic::Relaxed};
 
-    fn export_obj(
-        o: &Arc<super::test_exporter::Obj>,
-    ) -> Result<ARef<DmaBuf<super::test_exporter::Obj>>> {
+    fn export_obj() -> Result<ARef<DmaBuf<Obj>>> {
         let module = kernel::module::this_module::<crate::LocalModule>();
         export(
-            o.clone(),
+            obj()?,
             module,
             3 * PAGE_SIZE,
             kernel::fs::file::flags::O_RDWR,
@@ -863,18 +865,19 @@ mod tests {
 
     /// The generated vtable reaches the exporter through the dma-buf core:
     /// attach, map, CPU access, vmap, unmap, detach and release, each once;
-    /// more than one mapping per attachment is the exporter's to allow.
+    /// more than one mapping per attachment is the exporter's to allow. The
+    /// buffer lives in the dma-buf and drops at its release.
     #[test]
     fn core_calls_reach_the_exporter() -> Result {
         let faux = faux::Registration::new(c"rust_kernel_dma_buf_test", None)?;
         let dev = dma::tests::masked(&faux)?;
-        let o = obj()?;
         let released = RELEASED.load(Relaxed);
         let cpu = CPU_ACCESS.load(Relaxed);
-        let buf = export_obj(&o)?;
+        let buf = export_obj()?;
+        let o = buf.exporter();
         assert_eq!(buf.exp_name(), c"rust_kernel_test");
         let bidi = DataDirection::Bidirectional;
-        let mut seen = [false; 7];
+        let mut seen = [false; 6];
         {
             let imp = Importer::attach(&buf, dev)?;
             let a = imp.attachment();
@@ -894,14 +897,12 @@ mod tests {
             // A detach with a mapping left undoes it.
             let _ = m2;
         }
-        seen[4] = o.attached.load(Relaxed) == 0;
+        seen[4] = o.attached.load(Relaxed) == 0 && RELEASED.load(Relaxed) == released;
         drop(buf);
         flush_releases();
-        seen[5] = RELEASED.load(Relaxed) == released;
-        drop(o);
-        seen[6] = RELEASED.load(Relaxed) - released == 1;
+        seen[5] = RELEASED.load(Relaxed) - released == 1;
         drop(faux);
-        assert_eq!(seen, [true; 7]);
+        assert_eq!(seen, [true; 6]);
         assert_eq!(CPU_ACCESS.load(Relaxed) - cpu, 2);
         Ok(())
     }
@@ -913,8 +914,8 @@ mod tests {
     fn layer_refuses_what_the_core_cannot_check() -> Result {
         let faux = faux::Registration::new(c"rust_kernel_dma_buf_test", None)?;
         let dev = dma::tests::masked(&faux)?;
-        let o = obj()?;
-        let buf = export_obj(&o)?;
+        let buf = export_obj()?;
+        let o = buf.exporter();
         let bidi = DataDirection::Bidirectional;
         let mut seen = [false; 5];
         {
@@ -934,8 +935,8 @@ mod tests {
             // Unmapped through the layer below, not the core.
             let raw = i1.map(bidi)?.as_raw();
             let (a1, a2) = (i1.attachment(), i2.attachment());
-            seen[3] = a2.unmap(&o, raw) == Err(EINVAL) && a1.is_mapped();
-            seen[4] = a1.unmap(&o, raw).is_ok() && a1.unmap(&o, raw) == Err(EINVAL);
+            seen[3] = a2.unmap(o, raw) == Err(EINVAL) && a1.is_mapped();
+            seen[4] = a1.unmap(o, raw).is_ok() && a1.unmap(o, raw) == Err(EINVAL);
         }
         drop(buf);
         flush_releases();

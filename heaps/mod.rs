@@ -337,13 +337,14 @@ impl Heap {
         )?)
     }
 
-    /// Allocates zeroed pages for `len` bytes (a multiple of `PAGE_SIZE`).
+    /// Allocates zeroed pages for `len` bytes (a multiple of `PAGE_SIZE`),
+    /// in the `Arc` that a buffer, its tables and its kernel mapping share.
     ///
     /// A length above what the heap can ever give is `ENOMEM` before the
     /// heap sees it, so that no heap sizes its metadata from an absurd
     /// length (a warning from the page allocator is a crash under
     /// `panic_on_warn`).
-    pub(crate) fn allocate(self: &Arc<Self>, len: usize, flags: u32) -> Result<Allocation> {
+    pub(crate) fn allocate(self: &Arc<Self>, len: usize, flags: u32) -> Result<Arc<Allocation>> {
         let mode = CacheMode::from_flags(flags);
         let max = self.ops.max_alloc();
         if max != 0 && len > max {
@@ -390,7 +391,7 @@ impl Heap {
         self.bytes.add(len as i64, Relaxed);
         self.buffers.add(1, Relaxed);
         self.runs.add(n, Relaxed);
-        Ok(alloc)
+        Ok(Arc::new(alloc, GFP_KERNEL)?)
     }
 
     /// Whether every byte of the heap's buffers is charged to a cgroup: to
