@@ -106,7 +106,7 @@ impl HeapOps for CmaHeap {
         // CMA pages may hold old data.
         pages.zero();
         let mut runs = Runs::new();
-        runs.push(Run::new(Source::Cma(pages)), GFP_KERNEL)?;
+        runs.push(Run::new(Source::Cma(pages)))?;
         Ok(runs)
     }
 }

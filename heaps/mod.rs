@@ -202,10 +202,94 @@ impl CacheMode {
     }
 }
 
-/// The runs of one buffer. Its length follows the buffer's, which userspace
-/// chooses: `kvmalloc` memory, so that a long list never asks the page
-/// allocator for a high order (and never warns).
-pub(crate) type Runs = KVVec<Run>;
+/// The runs of one buffer, in order.
+///
+/// The first run is kept inline, so that a buffer of one run (every buffer
+/// of the contiguous heaps, and every system-heap buffer of one block)
+/// costs no list. The others are in `kvmalloc` memory: their number
+/// follows the buffer's length, which userspace chooses, and a long list
+/// never asks the page allocator for a high order (and never warns).
+///
+/// # Invariants
+///
+/// `rest` is empty while `first` is `None`.
+#[derive(Default)]
+pub(crate) struct Runs {
+    first: Option<Run>,
+    rest: KVVec<Run>,
+}
+
+impl Runs {
+    /// No runs.
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// No runs, with room for `n` without allocating again.
+    pub(crate) fn with_capacity(n: usize) -> Result<Self> {
+        Ok(Self {
+            first: None,
+            rest: KVVec::with_capacity(n.saturating_sub(1), GFP_KERNEL)?,
+        })
+    }
+
+    /// Appends `run`. If there is no room for it and none can be had, the
+    /// run drops (its pages go back where they came from).
+    pub(crate) fn push(&mut self, run: Run) -> Result {
+        match self.first {
+            None => self.first = Some(run),
+            Some(_) => self.rest.push(run, GFP_KERNEL)?,
+        }
+        Ok(())
+    }
+
+    /// Appends `run` if there is room without allocating; gives it back
+    /// otherwise.
+    pub(crate) fn push_within_capacity(&mut self, run: Run) -> core::result::Result<(), Run> {
+        match self.first {
+            None => {
+                self.first = Some(run);
+                Ok(())
+            }
+            Some(_) => self.rest.push_within_capacity(run).map_err(|e| e.0),
+        }
+    }
+
+    /// The number of runs.
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    /// The run at `i`.
+    pub(crate) fn get(&self, i: usize) -> Option<&Run> {
+        match i {
+            0 => self.first.as_ref(),
+            i => self.rest.get(i - 1),
+        }
+    }
+
+    /// The first run.
+    #[cfg(CONFIG_ION_RS_KUNIT_TEST)]
+    pub(crate) fn first(&self) -> Option<&Run> {
+        self.first.as_ref()
+    }
+
+    /// The runs, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Run> + '_ {
+        Iterator::chain(self.first.iter(), self.rest.iter())
+    }
+
+    /// Takes every run out, in order, leaving none.
+    pub(crate) fn take_all(&mut self) -> impl Iterator<Item = Run> + '_ {
+        Iterator::chain(self.first.take().into_iter(), self.rest.drain_all())
+    }
+
+    /// Drops every run: each gives its pages back.
+    pub(crate) fn clear(&mut self) {
+        self.first = None;
+        self.rest.clear();
+    }
+}
 
 /// Heap types of the UAPI (`enum ion_heap_type`). Ids equal types for the
 /// standard heaps. The enum is the UAPI's, whole, whichever heaps a
@@ -469,7 +553,7 @@ impl Allocation {
     }
 
     /// The runs, in order.
-    pub(crate) fn runs(&self) -> &[Run] {
+    pub(crate) fn runs(&self) -> &Runs {
         &self.runs
     }
 

@@ -239,6 +239,11 @@ impl Pools {
         self.clean_dev.populate(dev);
     }
 
+    /// Whether the pools keep runs of `order` (in either mode).
+    pub(crate) fn keeps(&self, order: u32) -> bool {
+        ORDERS.contains(&order)
+    }
+
     /// The cgroup whose runs an allocation of the current task may take:
     /// the one it is charged to with accounting on; the root (`None`), where
     /// every run is, with it off.

@@ -88,7 +88,7 @@ impl Region {
     /// chunk. `ENOMEM` with nothing taken if the region cannot give them
     /// all (the runs taken so far drop, zeroed, back to the region).
     pub(crate) fn take(&self, count: usize, size: usize) -> Result<Runs> {
-        let mut runs = Runs::with_capacity(count, GFP_KERNEL)?;
+        let mut runs = Runs::with_capacity(count)?;
         for _ in 0..count {
             let range = Range(self.pool.alloc(size).ok_or(ENOMEM)?);
             // Never fails: there is capacity for all `count`.

@@ -16,7 +16,7 @@ use kernel::{
     page::PAGE_SIZE,
     prelude::*,
     sizes::{SZ_1M, SZ_64K},
-    sync::Arc,
+    sync::{aref::ARef, Arc},
 };
 
 /// The order of a block of `bytes` (a power of two): how many times a page
@@ -104,12 +104,25 @@ impl SystemHeap {
         }
     }
 
-    /// A run from the pool of `memcg` (see [`Pools::cgroup`]), else from
-    /// the page allocator, charged as the heap charges.
-    fn alloc_run(&self, order: u32, mode: CacheMode, memcg: Option<&MemCgroup>) -> Option<Run> {
-        self.pools().take(order, mode, memcg).or_else(|| {
+    /// A run from the pool of the current task's cgroup (`memcg`, looked
+    /// up at the first pooled order: see [`Pools::cgroup`]), else from the
+    /// page allocator, charged as the heap charges.
+    fn alloc_run(
+        &self,
+        order: u32,
+        mode: CacheMode,
+        memcg: &mut Option<Option<ARef<MemCgroup>>>,
+    ) -> Option<Run> {
+        let pools = self.pools();
+        let pooled = if pools.keeps(order) {
+            let memcg = memcg.get_or_insert_with(|| pools.cgroup());
+            pools.take(order, mode, memcg.as_deref())
+        } else {
+            None
+        };
+        pooled.or_else(|| {
             let pages = Pages::alloc(order, self.gfp(order)).ok()?;
-            Some(Run::new(self.pools().wrap(pages, mode)))
+            Some(Run::new(pools.wrap(pages, mode)))
         })
     }
 
@@ -134,14 +147,14 @@ impl HeapOps for SystemHeap {
                 (left & (run - 1), n + (left >> run.trailing_zeros()))
             })
             .1;
-        let mut list = Runs::with_capacity(runs, GFP_KERNEL)?;
-        let memcg = self.pools().cgroup();
+        let mut list = Runs::with_capacity(runs)?;
+        let mut memcg = None;
         let mut remaining = len;
         let mut max_order = ORDERS[0];
         while remaining > 0 {
             let mut got = None;
             while let Some(order) = order_for(remaining, max_order) {
-                if let Some(r) = self.alloc_run(order, mode, memcg.as_deref()) {
+                if let Some(r) = self.alloc_run(order, mode, &mut memcg) {
                     got = Some(r);
                     break;
                 }
@@ -159,13 +172,13 @@ impl HeapOps for SystemHeap {
             max_order = (n / PAGE_SIZE).trailing_zeros();
             remaining -= n;
             // A run that cannot be listed drops, and the list with it.
-            list.push(run, GFP_KERNEL)?;
+            list.push(run)?;
         }
         Ok(list)
     }
 
     fn free(&self, runs: &mut Runs, mode: CacheMode) {
-        for r in runs.drain_all() {
+        for r in runs.take_all() {
             self.free_run(r, mode);
         }
     }

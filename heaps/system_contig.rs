@@ -22,7 +22,7 @@ impl HeapOps for SystemContigHeap {
     fn allocate(&self, len: usize, _mode: CacheMode) -> Result<Runs> {
         let pages = ExactPages::alloc_zeroed(len, self.account.gfp())?;
         let mut runs = Runs::new();
-        runs.push(Run::new(Source::Exact(pages)), GFP_KERNEL)?;
+        runs.push(Run::new(Source::Exact(pages)))?;
         Ok(runs)
     }
 }
