@@ -51,7 +51,9 @@ pub(crate) type Pages = Arc<Allocation>;
 struct Inner {
     /// The attachments, for syncs; each hangs off its importer's
     /// `dma_buf_attachment`, which holds the other reference.
-    attachments: KVec<Arc<Attachment<Buffer>>>,
+    /// `None` until the first attach: even an empty kernel `Vec` calls the
+    /// allocator to free itself, and most buffers are never attached.
+    attachments: Option<KVec<Arc<Attachment<Buffer>>>>,
 }
 
 /// A buffer: page runs from one heap.
@@ -109,7 +111,7 @@ impl Buffer {
         try_pin_init!(Buffer {
             pages,
             inner <- new_mutex!(Inner {
-                attachments: KVec::new(),
+                attachments: None,
             }),
         }? Error)
     }
@@ -170,7 +172,11 @@ impl Buffer {
 
     /// Keeps `a` for syncs.
     pub(crate) fn attach(&self, a: &Arc<Attachment<Buffer>>) -> Result {
-        self.inner.lock().attachments.push(a.clone(), GFP_KERNEL)?;
+        self.inner
+            .lock()
+            .attachments
+            .get_or_insert_with(KVec::new)
+            .push(a.clone(), GFP_KERNEL)?;
         stats::ATTACHMENTS.add(1, stats::Relaxed);
         Ok(())
     }
@@ -178,8 +184,11 @@ impl Buffer {
     /// Forgets `a`, whose mappings the layer has undone.
     pub(crate) fn detach(&self, a: &Arc<Attachment<Buffer>>) {
         let mut inner = self.inner.lock();
-        if let Some(i) = inner.attachments.iter().position(|x| Arc::ptr_eq(x, a)) {
-            drop(inner.attachments.remove(i));
+        let Some(list) = inner.attachments.as_mut() else {
+            return;
+        };
+        if let Some(i) = list.iter().position(|x| Arc::ptr_eq(x, a)) {
+            drop(list.remove(i));
             stats::ATTACHMENTS.add(-1, stats::Relaxed);
         }
     }
@@ -239,7 +248,7 @@ impl Buffer {
         }
         let inner = self.inner.lock();
         let cached = self.cached();
-        for a in inner.attachments.iter() {
+        for a in inner.attachments.iter().flatten() {
             a.with_mappings(|m| {
                 if cached || !m.skips_cpu_sync() {
                     m.sync(to, dir);
@@ -256,8 +265,8 @@ impl Buffer {
     #[cfg(CONFIG_ION_RS_KUNIT_TEST)]
     pub(crate) fn attachment_counts(&self) -> (usize, usize) {
         let inner = self.inner.lock();
-        let mapped = inner.attachments.iter().filter(|a| a.is_mapped()).count();
-        (inner.attachments.len(), mapped)
+        let all = || inner.attachments.iter().flatten();
+        (all().count(), all().filter(|a| a.is_mapped()).count())
     }
 
     /// A kernel mapping of the whole buffer; the dma-buf layer keeps it

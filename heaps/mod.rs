@@ -208,15 +208,17 @@ impl CacheMode {
 /// of the contiguous heaps, and every system-heap buffer of one block)
 /// costs no list. The others are in `kvmalloc` memory: their number
 /// follows the buffer's length, which userspace chooses, and a long list
-/// never asks the page allocator for a high order (and never warns).
+/// never asks the page allocator for a high order (and never warns). The
+/// list exists only from the second run on: even an empty kernel `Vec`
+/// calls the allocator to free itself when it drops.
 ///
 /// # Invariants
 ///
-/// `rest` is empty while `first` is `None`.
+/// `rest` is `None` while `first` is.
 #[derive(Default)]
 pub(crate) struct Runs {
     first: Option<Run>,
-    rest: KVVec<Run>,
+    rest: Option<KVVec<Run>>,
 }
 
 impl Runs {
@@ -227,10 +229,11 @@ impl Runs {
 
     /// No runs, with room for `n` without allocating again.
     pub(crate) fn with_capacity(n: usize) -> Result<Self> {
-        Ok(Self {
-            first: None,
-            rest: KVVec::with_capacity(n.saturating_sub(1), GFP_KERNEL)?,
-        })
+        let rest = match n {
+            0 | 1 => None,
+            n => Some(KVVec::with_capacity(n - 1, GFP_KERNEL)?),
+        };
+        Ok(Self { first: None, rest })
     }
 
     /// Appends `run`. If there is no room for it and none can be had, the
@@ -238,7 +241,10 @@ impl Runs {
     pub(crate) fn push(&mut self, run: Run) -> Result {
         match self.first {
             None => self.first = Some(run),
-            Some(_) => self.rest.push(run, GFP_KERNEL)?,
+            Some(_) => self
+                .rest
+                .get_or_insert_with(KVVec::new)
+                .push(run, GFP_KERNEL)?,
         }
         Ok(())
     }
@@ -246,25 +252,26 @@ impl Runs {
     /// Appends `run` if there is room without allocating; gives it back
     /// otherwise.
     pub(crate) fn push_within_capacity(&mut self, run: Run) -> core::result::Result<(), Run> {
-        match self.first {
-            None => {
+        match (&self.first, &mut self.rest) {
+            (None, _) => {
                 self.first = Some(run);
                 Ok(())
             }
-            Some(_) => self.rest.push_within_capacity(run).map_err(|e| e.0),
+            (Some(_), Some(rest)) => rest.push_within_capacity(run).map_err(|e| e.0),
+            (Some(_), None) => Err(run),
         }
     }
 
     /// The number of runs.
     pub(crate) fn len(&self) -> usize {
-        usize::from(self.first.is_some()) + self.rest.len()
+        usize::from(self.first.is_some()) + self.rest.as_ref().map_or(0, |r| r.len())
     }
 
     /// The run at `i`.
     pub(crate) fn get(&self, i: usize) -> Option<&Run> {
         match i {
             0 => self.first.as_ref(),
-            i => self.rest.get(i - 1),
+            i => self.rest.as_ref()?.get(i - 1),
         }
     }
 
@@ -276,18 +283,21 @@ impl Runs {
 
     /// The runs, in order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Run> + '_ {
-        Iterator::chain(self.first.iter(), self.rest.iter())
+        Iterator::chain(self.first.iter(), self.rest.iter().flatten())
     }
 
     /// Takes every run out, in order, leaving none.
-    pub(crate) fn take_all(&mut self) -> impl Iterator<Item = Run> + '_ {
-        Iterator::chain(self.first.take().into_iter(), self.rest.drain_all())
+    pub(crate) fn take_all(&mut self) -> impl Iterator<Item = Run> {
+        Iterator::chain(
+            self.first.take().into_iter(),
+            self.rest.take().into_iter().flatten(),
+        )
     }
 
     /// Drops every run: each gives its pages back.
     pub(crate) fn clear(&mut self) {
         self.first = None;
-        self.rest.clear();
+        self.rest = None;
     }
 }
 
