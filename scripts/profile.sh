@@ -3,8 +3,9 @@
 # Where a small allocation's time goes: boots the profile kernel (the qemu
 # kernel plus the function-graph tracer, configs/profile.config) without
 # swiotlb, runs ion_bench -q under function_graph and prints, per ioctl
-# handler (rust-ion's and the dma-heap's), the mean time of each callee.
-# TCG and the tracer both slow everything: compare the two faces' columns
+# handler (rust-ion's and the dma-heap's), the mean time of each callee;
+# then, per face, how often one allocate + close calls each kernel function
+# (ion_bench -t under the function tracer). TCG and the tracer both slow everything: compare the two faces' columns
 # with each other, not with make bench.
 . "$(dirname "$0")/lib.sh"
 
