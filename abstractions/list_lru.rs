@@ -72,10 +72,21 @@ impl Nid {
     }
 
     /// Every possible node, in order.
+    ///
+    /// `nr_node_ids` is one more than the highest possible node, so the
+    /// last id needs no lookup: on a kernel with one node, the walk asks
+    /// nothing at all.
     pub(crate) fn possible() -> impl Iterator<Item = Nid> {
         // SAFETY: As in `new`.
         let ids = unsafe { helpers::rust_helper_nr_node_ids() };
-        (0..ids).filter_map(|n| Self::new(i32::try_from(n).ok()?))
+        (0..ids).filter_map(move |n| {
+            let nid = i32::try_from(n).ok()?;
+            // SAFETY: `nid` is below `nr_node_ids`, as in `new`.
+            let possible = n + 1 == ids || unsafe { helpers::rust_helper_node_possible(nid) };
+            // INVARIANT: Below `nr_node_ids`, and possible: checked, or the
+            // highest possible node.
+            possible.then_some(Self(nid))
+        })
     }
 }
 
