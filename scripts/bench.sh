@@ -8,6 +8,11 @@
 #   RUST_ION_ARGS=pool_zero_on_alloc=0 scripts/bench.sh   (module parameters)
 #   RUST_ION_BENCH_BEFORE=REV scripts/bench.sh   also the module of commit
 #       REV, in the same boot, after this one: the table gains its ratios
+#   RUST_ION_BENCH_BEFORE=HEAD RUST_ION_BENCH_ACCOUNTING=0 \
+#   RUST_ION_APPEND="dma_heap.mem_accounting=1 rust_ion.memcg=bench \
+#   rust_ion.before_args=mem_accounting=0" scripts/bench.sh
+#       one boot, both heaps charged, then the same module uncharged:
+#       what charging costs rust-ion, in one boot
 #   RUST_ION_BENCH_ACCOUNTING=0 scripts/bench.sh   without the second boot,
 #       which runs it all again with memory-cgroup accounting on for both
 #       (dma_heap.mem_accounting=1, which rust-ion follows), in a child

@@ -7,8 +7,9 @@
  *
  * -q measures only allocate + close at 4 KiB and 64 KiB, 3000 times each:
  * the fixed cost of an allocation. -t (for make profile, under the
- * function tracer) allocates and closes one 4 KiB buffer of each face
- * between "ion_bench: <face> begin" and "end" lines in the trace.
+ * function tracer) allocates and closes one buffer of each face, 4 KiB
+ * then 8 MiB, between "ion_bench: <face>-<KiB>k begin" and "end" lines in
+ * the trace.
  *
  * For each size: allocate + close latency (median, p99), warm (pools as
  * they are) and cold (rust-ion's pools drained first), cached and uncached
@@ -493,31 +494,37 @@ static void bench_cache_mode(struct alloc_ctx *c, int paced_frames)
 }
 
 /*
- * One warm 4 KiB allocate + close of each face, between markers in the
- * trace (make profile counts the kernel functions each one calls).
+ * One warm allocate + close of each face, 4 KiB and 8 MiB (pool hits for
+ * rust-ion), between markers in the trace: make profile counts the kernel
+ * functions each one calls.
  */
 static void trace_one(struct alloc_ctx *c)
 {
+	static const size_t sizes[] = { 4096, 8 << 20 };
 	int m = open("/sys/kernel/tracing/trace_marker", O_WRONLY);
 
 	if (m < 0) {
 		perror("trace_marker");
 		exit(1);
 	}
-	for (int k = 0; k < 2; k++) {
-		const char *who = k ? "dma-heap" : "ion";
-		char line[64];
+	for (size_t s = 0; s < ARRAY_SIZE(sizes); s++) {
+		for (int k = 0; k < 2; k++) {
+			const char *who = k ? "dma-heap" : "ion";
+			char line[64];
 
-		/* Warm: the same path, not measured. */
-		for (int i = 0; i < 20; i++)
-			close(alloc_one(c, k == 0, 4096));
-		snprintf(line, sizeof(line), "ion_bench: %s begin\n", who);
-		if (write(m, line, strlen(line)) < 0)
-			exit(1);
-		close(alloc_one(c, k == 0, 4096));
-		snprintf(line, sizeof(line), "ion_bench: %s end\n", who);
-		if (write(m, line, strlen(line)) < 0)
-			exit(1);
+			/* Warm: the same path, not traced. */
+			for (int i = 0; i < 20; i++)
+				close(alloc_one(c, k == 0, sizes[s]));
+			snprintf(line, sizeof(line), "ion_bench: %s-%zuk begin\n", who,
+				 sizes[s] >> 10);
+			if (write(m, line, strlen(line)) < 0)
+				exit(1);
+			close(alloc_one(c, k == 0, sizes[s]));
+			snprintf(line, sizeof(line), "ion_bench: %s-%zuk end\n", who,
+				 sizes[s] >> 10);
+			if (write(m, line, strlen(line)) < 0)
+				exit(1);
+		}
 	}
 	close(m);
 }
