@@ -251,6 +251,7 @@ impl Runs {
 
     /// Appends `run` if there is room without allocating; gives it back
     /// otherwise.
+    #[cfg(any(CONFIG_ION_RS_HEAP_CARVEOUT, CONFIG_ION_RS_HEAP_CHUNK))]
     pub(crate) fn push_within_capacity(&mut self, run: Run) -> core::result::Result<(), Run> {
         match (&self.first, &mut self.rest) {
             (None, _) => {
@@ -276,7 +277,10 @@ impl Runs {
     }
 
     /// The first run.
-    #[cfg(CONFIG_ION_RS_KUNIT_TEST)]
+    #[cfg(all(
+        CONFIG_ION_RS_KUNIT_TEST,
+        any(CONFIG_ION_RS_HEAP_CARVEOUT, CONFIG_ION_RS_HEAP_CHUNK)
+    ))]
     pub(crate) fn first(&self) -> Option<&Run> {
         self.first.as_ref()
     }
