@@ -15,12 +15,12 @@
 //! ([`Exported`]: the buffer itself, embedded as a GEM object embeds its
 //! driver's data, and the kernel mapping while there is one) from export
 //! until `release`, which the core calls once, after the last user of the
-//! dma-buf is gone; the buffer drops there. One allocation holds both. Each importer's
-//! [`Attachment`] hangs off its `struct dma_buf_attachment` (`priv`), from
-//! `attach` until `detach`; it owns the importer's mappings, each with its
-//! own table. Only the trampolines create, map, unmap and detach an
-//! attachment: an exporter that keeps one (to sync its mappings) can sync,
-//! never unmap.
+//! dma-buf is gone; the buffer drops there. One allocation holds both.
+//! Each importer's [`Attachment`] hangs off its `struct
+//! dma_buf_attachment` (`priv`), from `attach` until `detach`; it owns the
+//! importer's mappings, each with its own table. Only the trampolines
+//! create, map, unmap and detach an attachment: an exporter that keeps one
+//! (to sync its mappings) can sync, never unmap.
 //!
 //! Device lifetimes: a mapping is made for the importer's device, which the
 //! layer borrows as bound from `map_dma_buf` until the mapping is undone in

@@ -214,7 +214,8 @@ impl CacheMode {
 ///
 /// # Invariants
 ///
-/// `rest` is `None` while `first` is.
+/// `rest` holds no run while `first` is `None` (it may hold room for
+/// some, from [`Runs::with_capacity`]).
 #[derive(Default)]
 pub(crate) struct Runs {
     first: Option<Run>,
