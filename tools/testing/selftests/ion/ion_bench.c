@@ -416,6 +416,31 @@ static void bench_paced(struct alloc_ctx *c, bool ion, size_t len, int frames,
 	free(t);
 }
 
+/*
+ * The pools' hits and misses so far, summed over every pool of every heap
+ * (/sys/kernel/debug/ion/stats): whether a burst came from the pools.
+ */
+static void pool_counts(long *hits, long *misses)
+{
+	FILE *f = fopen("/sys/kernel/debug/ion/stats", "r");
+	char line[256];
+
+	*hits = *misses = 0;
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *v = strrchr(line, ' ');
+
+		if (!v)
+			continue;
+		if (strstr(line, ".hits "))
+			*hits += atol(v);
+		else if (strstr(line, ".misses "))
+			*misses += atol(v);
+	}
+	fclose(f);
+}
+
 #define BURSTS 5
 
 /*
@@ -429,7 +454,9 @@ static void bench_burst(struct alloc_ctx *c, bool ion)
 	double t[BURSTS];
 	int fds[8];
 	char name[40];
+	long h0, m0, h1, m1;
 
+	pool_counts(&h0, &m0);
 	for (int b = 0; b < BURSTS; b++) {
 		double t0;
 
@@ -446,6 +473,9 @@ static void bench_burst(struct alloc_ctx *c, bool ion)
 		for (int i = 0; i < 8; i++)
 			close(fds[i]);
 	}
+	pool_counts(&h1, &m1);
+	if (ion)
+		printf("# burst ion%s: %ld pool hits, %ld misses\n", c->suffix, h1 - h0, m1 - m0);
 	snprintf(name, sizeof(name), "burst_8x8M%s", c->suffix);
 	record(name, len, ion ? "ion" : "dma-heap", pct(t, BURSTS, 0.5), pct(t, BURSTS, 1));
 }
