@@ -71,8 +71,8 @@ module! {
             description: "Zero pool pages when they leave the pool instead of in the background zeroer after free (default off)",
         },
         mem_accounting: i32 {
-            default: -1,
-            description: "Charge system and system-contig buffers to the allocating task's memory cgroup (the page pools then keep each cgroup's pages apart): 1 on, 0 off, -1 as dma_heap.mem_accounting",
+            default: 1,
+            description: "Charge system and system-contig buffers to the allocating task's memory cgroup (the page pools then keep each cgroup's pages apart): 1 on (the default), 0 off, -1 as dma_heap.mem_accounting",
         },
         kunit_warn: bool {
             default: false,

@@ -124,9 +124,12 @@ pub(crate) enum Account {
 }
 
 impl Account {
-    /// The mode that `mem_accounting` asks for: 1 on, 0 off, and any other
-    /// value (-1, the default) follows the kernel's
-    /// `dma_heap.mem_accounting`.
+    /// The mode that `mem_accounting` asks for: 1 (the default) on, 0 off,
+    /// and any other value (-1) follows the kernel's
+    /// `dma_heap.mem_accounting`, which 7.3 defaults to off and which
+    /// cannot tell "off" from "not set". Charging is the default because
+    /// it costs the pools' lead nothing measurable (Documentation/ion.rst,
+    /// "Memory cgroups").
     pub(crate) fn from_param(param: i32) -> Self {
         let on = match param {
             0 => false,

@@ -15,7 +15,7 @@
 #       what charging costs rust-ion, in one boot
 #   RUST_ION_BENCH_ACCOUNTING=0 scripts/bench.sh   without the second boot,
 #       which runs it all again with memory-cgroup accounting on for both
-#       (dma_heap.mem_accounting=1, which rust-ion follows), in a child
+#       (dma_heap.mem_accounting=1, and rust-ion's default), in a child
 #       cgroup: the price of charging, and of bypassing the pools
 . "$(dirname "$0")/lib.sh"
 
@@ -50,7 +50,10 @@ for f in $guests; do
 		before_ko=$(step "module of $RUST_ION_BENCH_BEFORE ($f)" before_module \
 			"$RUST_ION_BENCH_BEFORE" "$f") || die "cannot build $RUST_ION_BENCH_BEFORE"
 	fi
+	# In the first boot rust-ion charges as the kernel's heap does: not at
+	# all, unless RUST_ION_APPEND turns dma_heap.mem_accounting on.
 	log=$(RUST_ION_NO_SWIOTLB=1 RUST_ION_BENCH_ROUNDS=$rounds RUST_ION_VM_TIMEOUT=900 \
+		RUST_ION_ARGS="mem_accounting=-1${RUST_ION_ARGS:+,$RUST_ION_ARGS}" \
 		RUST_ION_BEFORE_KO=$before_ko "$TOP/scripts/vm.sh" "$f" bench)
 	grep -q '^@@@ rc=0' "$log" || die "the benchmark failed: $log"
 	json=$CACHE/out/bench-$f.json

@@ -18,8 +18,9 @@
  *   the way, the controllers' own allocations included, leaves the heap's
  *   counters and the cgroup's usage as they were.
  *
- * Runs with ion_rs loaded with dma_heaps=1 mem_accounting=1, as root, with
- * cgroup2 mounted on /sys/fs/cgroup; skips what the kernel lacks.
+ * Runs with ion_rs loaded with dma_heaps=1 and mem_accounting at its
+ * default (on), as root, with cgroup2 mounted on /sys/fs/cgroup; skips what
+ * the kernel lacks.
  */
 #include <grp.h>
 #include <sys/stat.h>
@@ -194,7 +195,7 @@ FIXTURE_SETUP(cg)
 	self->dmem = controller("dmem");
 	if (!self->memcg && !self->dmem)
 		SKIP(return, "no cgroup2 with the memory or dmem controller");
-	/* The load charges memory cgroups: ion_rs mem_accounting=1. */
+	/* The load charges memory cgroups: rust-ion's default. */
 	if (self->memcg)
 		ASSERT_EQ(1, ion_stat("mem_accounting"));
 	ASSERT_EQ(0, cg_fresh("ion_a"));
