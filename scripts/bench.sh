@@ -16,7 +16,7 @@
 #   RUST_ION_BENCH_ACCOUNTING=0 scripts/bench.sh   without the second boot,
 #       which runs it all again with memory-cgroup accounting on for both
 #       (dma_heap.mem_accounting=1, and rust-ion's default), in a child
-#       cgroup: the price of charging, and of bypassing the pools
+#       cgroup: the price of charging, for both heaps
 . "$(dirname "$0")/lib.sh"
 
 # The module of commit $1, built against flavour $2's kernel (external
