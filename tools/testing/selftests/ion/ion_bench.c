@@ -216,24 +216,31 @@ static void bench_sync(struct alloc_ctx *c, size_t len, int n, int card)
 /*
  * An ALLOC that each allocator refuses at once (an empty heap mask; a
  * dma-heap flag that does not exist): the ioctl path without allocating.
+ * Anything but that refusal ends the benchmark.
  */
+static void refused_alloc(struct alloc_ctx *c, bool ion)
+{
+	struct dma_heap_allocation_data d = {
+		.len = 4096, .fd_flags = O_RDWR | O_CLOEXEC, .heap_flags = 1ULL << 63,
+	};
+
+	if (ion ? ion_alloc(c->ion, 4096, 0, 0) != -ENODEV :
+		  ioctl(c->heap, DMA_HEAP_IOCTL_ALLOC, &d) == 0 || errno != EINVAL)
+		exit(1);
+}
+
+/* refused_alloc(), back to back. */
 static void bench_refused(struct alloc_ctx *c, int n)
 {
 	double *t[2] = { calloc(n, sizeof(double)), calloc(n, sizeof(double)) };
 
 	for (int i = 0; i < n; i++) {
-		struct dma_heap_allocation_data d = {
-			.len = 4096, .fd_flags = O_RDWR | O_CLOEXEC, .heap_flags = 1ULL << 63,
-		};
-		double t0 = now_us();
+		for (int k = 0; k < 2; k++) {
+			double t0 = now_us();
 
-		if (ion_alloc(c->ion, 4096, 0, 0) != -ENODEV)
-			exit(1);
-		t[0][i] = now_us() - t0;
-		t0 = now_us();
-		if (ioctl(c->heap, DMA_HEAP_IOCTL_ALLOC, &d) == 0 || errno != EINVAL)
-			exit(1);
-		t[1][i] = now_us() - t0;
+			refused_alloc(c, k == 0);
+			t[k][i] = now_us() - t0;
+		}
 	}
 	for (int k = 0; k < 2; k++)
 		record("alloc_refused", 0, k ? "dma-heap" : "ion", pct(t[k], n, 0.5),
@@ -283,9 +290,9 @@ static void sleep_until(double us)
 }
 
 /*
- * The refused ALLOC of bench_refused() after an idle period, paced as
- * bench_paced() paces: the floor that any paced ALLOC of the same face
- * pays under the same conditions, whatever it allocates.
+ * refused_alloc() after an idle period, paced as bench_paced() paces: the
+ * floor that any paced ALLOC of the same face pays under the same
+ * conditions, whatever it allocates.
  */
 static void bench_paced_refused(struct alloc_ctx *c, int frames)
 {
@@ -295,23 +302,13 @@ static void bench_paced_refused(struct alloc_ctx *c, int frames)
 		double next = now_us() + 16667;
 
 		for (int f = 0; f < frames; f++) {
-			struct dma_heap_allocation_data d = {
-				.len = 4096, .fd_flags = O_RDWR | O_CLOEXEC,
-				.heap_flags = 1ULL << 63,
-			};
 			double t0;
-			int r;
 
 			sleep_until(next);
 			next += 16667;
 			t0 = now_us();
-			if (k == 0)
-				r = ion_alloc(c->ion, 4096, 0, 0) == -ENODEV;
-			else
-				r = ioctl(c->heap, DMA_HEAP_IOCTL_ALLOC, &d) < 0 && errno == EINVAL;
+			refused_alloc(c, k == 0);
 			t[k][f] = now_us() - t0;
-			if (!r)
-				exit(1);
 		}
 	}
 	for (int k = 0; k < 2; k++)
