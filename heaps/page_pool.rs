@@ -55,7 +55,11 @@ use core::fmt;
 use kernel::{
     prelude::*,
     str::CString,
-    sync::{aref::ARef, atomic::Atomic, Arc, SetOnce},
+    sync::{
+        aref::ARef,
+        atomic::{Acquire, Atomic, Release},
+        Arc, SetOnce,
+    },
     workqueue::{impl_has_delayed_work, new_delayed_work, DelayedWork, WorkItem},
 };
 
@@ -109,7 +113,8 @@ pub(crate) type Pooled = Item<Kept>;
 /// `lists[i]` holds blocks of order `order_of(i)`, zeroed if `zeroed`
 /// (and then written back if `clean`). `runs[i]` counts the blocks of pool
 /// `i`, on its lists or being zeroed; `dirty[i]` those of them not zeroed
-/// (none with `zero_on_alloc`, whose blocks are zeroed on the way out);
+/// or not yet back on a list after zeroing (none with `zero_on_alloc`,
+/// whose blocks are zeroed on the way out);
 /// `pages` all of their pages, at most `max_pages`.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Pools {
@@ -168,13 +173,17 @@ impl WorkItem for Pools {
                                 && this.clean_dev.as_ref().is_some_and(|dev| {
                                     super::write_back(dev.device(), k.pages.contiguous()).is_ok()
                                 });
-                            this.dirty[i].add(-1, Relaxed);
                             // Never refused: the run came off this list.
                             // If it were, it would drop, back to the page
                             // allocator.
                             if let Err(k) = this.lists[i].add(k) {
                                 this.forget(i, &k);
                             }
+                            // Only now, with the run back on its list: a
+                            // reader that sees no dirty run then finds
+                            // every run on a list (the release pairs with
+                            // `write_stats`' acquire).
+                            this.dirty[i].fetch_add(-1, Release);
                         },
                     );
                     if took == 0 {
@@ -397,13 +406,13 @@ impl Pools {
     /// Writes each pool's size and its hit and miss counters.
     pub(crate) fn write_stats(&self, f: &mut fmt::Formatter<'_>, heap: &str) -> fmt::Result {
         let runs: [i64; NPOOLS] = core::array::from_fn(|i| self.runs[i].load(Relaxed));
-        let dirty: [i64; NPOOLS] = core::array::from_fn(|i| self.dirty[i].load(Relaxed));
+        let dirty: [i64; NPOOLS] = core::array::from_fn(|i| self.dirty[i].load(Acquire));
         let pages = |runs: &[i64; NPOOLS]| -> i64 {
             runs.iter().enumerate().map(|(i, n)| n << order_of(i)).sum()
         };
         writeln!(f, "heap.{heap}.pool_pages {}", pages(&runs))?;
-        // Pages that the work item has yet to zero: a run it is zeroing can
-        // be handed out by no one until it is done.
+        // Pages that the work item has yet to zero and put back: a run it
+        // is zeroing can be handed out by no one until it is done.
         writeln!(f, "heap.{heap}.pool_dirty_pages {}", pages(&dirty))?;
         for (i, n) in runs.iter().enumerate() {
             let mode = if is_uncached(i) { "uncached" } else { "cached" };
