@@ -6,7 +6,7 @@
 //!
 //! An exporter implements [`Exporter`] (a `#[vtable]` trait: the optional
 //! ops it leaves out are not in the C table) for its buffer type;
-//! [`export`] initialises a buffer in place and makes it a dma-buf whose
+//! [`export()`] initialises a buffer in place and makes it a dma-buf whose
 //! `struct dma_buf_ops` is generated from the trait once, as a constant (as
 //! `drm::gem` does for GEM objects). Every callback trampoline, with its
 //! safety argument, is here; the exporter writes safe code.
@@ -252,7 +252,7 @@ impl<T: Exporter> Attachment<T> {
 ///
 /// # Invariants
 ///
-/// The value is the `struct dma_buf` of a dma-buf exported by [`export`]
+/// The value is the `struct dma_buf` of a dma-buf exported by [`export()`]
 /// for a `T`, live while a reference is held.
 #[repr(transparent)]
 pub(crate) struct DmaBuf<T: Exporter>(Opaque<bindings::dma_buf>, PhantomData<T>);
@@ -407,7 +407,7 @@ impl<T: Exporter> Vtable<T> {
     ///
     /// # Safety
     ///
-    /// `dmabuf` must be a dma-buf exported by [`export`] for `T` and not yet
+    /// `dmabuf` must be a dma-buf exported by [`export()`] for `T` and not yet
     /// released, for `'a`.
     unsafe fn exported<'a>(dmabuf: *mut bindings::dma_buf) -> Pin<&'a Exported<T>> {
         // SAFETY: `priv` is the state from `export`, kept until release.

@@ -216,8 +216,8 @@ impl<T: Shrinker> Registration<T> {
     ///
     /// # Safety
     ///
-    /// `shrink` must be a shrinker registered by [`Registration::register`]
-    /// for this `T` and not yet freed.
+    /// `shrink` must be a shrinker that a [`Registration<T>`] registered,
+    /// not yet freed.
     unsafe fn data_of<'a>(shrink: *mut bindings::shrinker) -> &'a T {
         // SAFETY: `private_data` is the `T` of the registration, alive until
         // the shrinker is freed (caller).

@@ -57,6 +57,38 @@ checked_make() {
 step "external module build (W=1 CLIPPY=1, $flavour)" checked_make "$MOD/build.log" \
 	M="$TOP" MO="$MOD" W=1 CLIPPY=1 \
 	$ION_RS_ALL $kunit modules
+
+# The kernel's `make rustdoc` documents its own crates, never a module's.
+# So rustdoc runs here on the module crate, private items included, with
+# the flags rustc had for it (kbuild's saved command for rust_ion.o), and
+# any warning (a broken or ambiguous intra-doc link) fails the build. It
+# is skipped while rust_ion.o is older than the last clean run.
+module_rustdoc() {
+	local cmd
+	# Up to the first ';': x86 runs objtool on the object after rustc.
+	cmd=$(sed -n 's/^savedcmd_rust_ion.o := \([^;]*\).*/\1/p' "$MOD/.rust_ion.o.cmd")
+	[ -n "$cmd" ] || die "no saved rustc command in $MOD/.rust_ion.o.cmd"
+	cmd=$(sed -e 's/ \(clippy-driver\|rustc\) / rustdoc /' -e 's/ -Zbinary_dep_depinfo=y//' \
+		-e 's/ --out-dir [^ ]*//' -e 's/ --emit=[^ ]*//g' <<<"$cmd")
+	rm -rf "$MOD/doc" "$MOD/rustdoc.ok"
+	inroot bash -c "cd '$MOD' && RUSTC_BOOTSTRAP=1 $cmd --crate-name ion_rs \
+		--document-private-items --output '$MOD/doc'" >"$MOD/rustdoc.log" 2>&1 || {
+		cat "$MOD/rustdoc.log" >&2
+		return 1
+	}
+	if grep -E '^(warning|error)' "$MOD/rustdoc.log" >/dev/null; then
+		cat "$MOD/rustdoc.log" >&2
+		return 1
+	fi
+	touch "$MOD/rustdoc.ok"
+}
+if [ -n "$NATIVE" ] && ! command -v rustdoc >/dev/null; then
+	log "rustdoc ($flavour): no rustdoc on this machine, not run"
+elif [ "$MOD/rustdoc.ok" -nt "$MOD/rust_ion.o" ]; then
+	log "rustdoc ($flavour): rust_ion.o unchanged since the last clean run"
+else
+	step "rustdoc (private items, $flavour)" module_rustdoc
+fi
 # In-tree: the kernel's .config has CONFIG_ION_RS=m (see kernel.sh), so an
 # incremental `modules` rebuilds only drivers/ion_rs. Even with nothing to
 # rebuild, kbuild walks the whole tree (seconds per boot), so the build is
