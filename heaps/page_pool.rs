@@ -291,29 +291,45 @@ impl Pools {
         }
     }
 
-    /// A zeroed run of `1 << order` pages from the pool of `memcg` (the
-    /// root's for `None`), if it has one: a zeroed run if the zeroer got to
-    /// it, else a pending one, zeroed here.
+    /// Up to `want` zeroed runs of `1 << order` pages from the pool of
+    /// `memcg` (the root's for `None`), taken in one walk of its list on
+    /// each node and handed to `each`, after the list is unlocked: zeroed
+    /// runs if the zeroer got to them, else pending ones, zeroed here.
+    /// Returns how many; the runs it could not give count as misses.
     pub(crate) fn take(
         &self,
         order: u32,
         mode: CacheMode,
         memcg: Option<&MemCgroup>,
-    ) -> Option<Run> {
-        let i = index(order, mode)?;
-        let mut got = None;
+        want: usize,
+        mut each: impl FnMut(Run),
+    ) -> usize {
+        let Some(i) = index(order, mode) else {
+            return 0;
+        };
+        let mut got = 0;
         for nid in Nid::possible() {
-            self.lists[i].walk_one(nid, memcg, 1, |_| Walk::Take, |k| got = Some(k));
-            if got.is_some() {
+            if got == want {
                 break;
             }
+            got += self.lists[i].walk_one(
+                nid,
+                memcg,
+                want - got,
+                |_| Walk::Take,
+                |k| each(self.hand_out(i, k)),
+            );
         }
-        let Some(mut k) = got else {
-            self.misses[i].add(1, Relaxed);
-            return None;
-        };
+        self.hits[i].add(got as i64, Relaxed);
+        if got < want {
+            self.misses[i].add((want - got) as i64, Relaxed);
+        }
+        got
+    }
+
+    /// A run of pool `i` that a walk took, zeroed, as the run it leaves as.
+    fn hand_out(&self, i: usize, mut k: Pooled) -> Run {
         self.forget(i, &k);
-        self.hits[i].add(1, Relaxed);
         if !k.zeroed {
             k.pages.zero();
         }
@@ -322,7 +338,7 @@ impl Pools {
         k.clean = false;
         let mut run = Run::new(Source::Pooled(k));
         run.clean = clean;
-        Some(run)
+        run
     }
 
     /// Keeps a run that its owner gives up, on the list of the cgroup its
@@ -489,9 +505,17 @@ mod tests {
         }
     }
 
+    /// At most one run of the largest order from the pool of `memcg`.
+    fn take_one(p: &Pools, mode: CacheMode, memcg: Option<&MemCgroup>) -> Option<Run> {
+        let mut got = None;
+        p.take(ORDERS[0], mode, memcg, 1, |r| got = Some(r));
+        got
+    }
+
     /// Runs go back to the pool of their order and mode, up to the bound;
     /// the zeroer zeroes them; a take of the same cgroup hits, clean for
-    /// an uncached run once a device is set, and another mode misses.
+    /// an uncached run once a device is set, and another mode misses. One
+    /// take walks for several runs, and what it cannot give are misses.
     #[test]
     fn runs_come_back_to_their_pool() -> Result {
         for account in [Account::Off, Account::Memcg] {
@@ -506,23 +530,27 @@ mod tests {
             assert_eq!(p.pages.load(Relaxed), 2 << ORDERS[0]);
             p.flush();
             assert_eq!(p.dirty[0].load(Relaxed), 0);
-            assert!(p
-                .take(ORDERS[0], CacheMode::Uncached, memcg.as_deref())
-                .is_none());
-            let r = p
-                .take(ORDERS[0], CacheMode::Cached, memcg.as_deref())
-                .ok_or(ENOMEM)?;
+            assert!(take_one(p, CacheMode::Uncached, memcg.as_deref()).is_none());
+            let r = take_one(p, CacheMode::Cached, memcg.as_deref()).ok_or(ENOMEM)?;
             assert_eq!((p.hits[0].load(Relaxed), p.misses[2].load(Relaxed)), (1, 1));
             assert_eq!(p.runs[0].load(Relaxed), 1);
             // A run given back is taken again, dirty (and zeroed on the way
-            // out) or zeroed, whether or not the zeroer ran in between.
+            // out) or zeroed, whether or not the zeroer ran in between;
+            // with the other one, in one walk that asked for three.
             give_back(p, r, CacheMode::Cached);
-            let again = p.take(ORDERS[0], CacheMode::Cached, memcg.as_deref());
-            assert!(again.is_some());
-            drop(again);
+            let mut again = KVec::new();
+            let n = p.take(ORDERS[0], CacheMode::Cached, memcg.as_deref(), 3, |r| {
+                assert!(again.push(r, GFP_KERNEL).is_ok());
+            });
+            assert_eq!((n, again.len()), (2, 2));
+            assert_eq!((p.hits[0].load(Relaxed), p.misses[0].load(Relaxed)), (3, 1));
+            assert_eq!((p.runs[0].load(Relaxed), p.pages.load(Relaxed)), (0, 0));
+            for r in again.drain_all() {
+                give_back(p, r, CacheMode::Cached);
+            }
             p.flush();
             assert_eq!(p.dirty[0].load(Relaxed), 0);
-            assert_eq!(p.drain(), 1 << ORDERS[0]);
+            assert_eq!(p.drain(), 2 << ORDERS[0]);
             assert_eq!((p.runs[0].load(Relaxed), p.pages.load(Relaxed)), (0, 0));
         }
         Ok(())

@@ -7,16 +7,15 @@
 use super::{page_pool::Pools, Account, CacheMode, HeapOps, Run, Runs, Source};
 use crate::abstractions::{
     dma::OwnedDevice,
-    memcg::MemCgroup,
     page::{totalram_pages, Gfp, Pages},
     shrinker,
 };
 use core::fmt;
 use kernel::{
-    page::PAGE_SIZE,
+    page::{PAGE_SHIFT, PAGE_SIZE},
     prelude::*,
     sizes::{SZ_1M, SZ_64K},
-    sync::{aref::ARef, Arc},
+    sync::Arc,
 };
 
 /// The order of a block of `bytes` (a power of two): how many times a page
@@ -104,28 +103,6 @@ impl SystemHeap {
         }
     }
 
-    /// A run from the pool of the current task's cgroup (`memcg`, looked
-    /// up at the first pooled order: see [`Pools::cgroup`]), else from the
-    /// page allocator, charged as the heap charges.
-    fn alloc_run(
-        &self,
-        order: u32,
-        mode: CacheMode,
-        memcg: &mut Option<Option<ARef<MemCgroup>>>,
-    ) -> Option<Run> {
-        let pools = self.pools();
-        let pooled = if pools.keeps(order) {
-            let memcg = memcg.get_or_insert_with(|| pools.cgroup());
-            pools.take(order, mode, memcg.as_deref())
-        } else {
-            None
-        };
-        pooled.or_else(|| {
-            let pages = Pages::alloc(order, self.gfp(order)).ok()?;
-            Some(Run::new(pools.wrap(pages, mode)))
-        })
-    }
-
     /// Gives a run to its pool, or back to the page allocator (its drop) if
     /// the pool is full or does not keep its order.
     fn free_run(&self, run: Run, mode: CacheMode) {
@@ -148,31 +125,51 @@ impl HeapOps for SystemHeap {
             })
             .1;
         let mut list = Runs::with_capacity(runs)?;
+        let pools = self.pools();
+        // The cgroup whose pool the runs come from, looked up at the first
+        // pooled order (see [`Pools::cgroup`]).
         let mut memcg = None;
+        // The orders whose pool this allocation has emptied.
+        let mut dry = 0u32;
+        let mut failed = false;
         let mut remaining = len;
         let mut max_order = ORDERS[0];
         while remaining > 0 {
-            let mut got = None;
+            let mut got = 0;
             while let Some(order) = order_for(remaining, max_order) {
-                if let Some(r) = self.alloc_run(order, mode, &mut memcg) {
-                    got = Some(r);
-                    break;
+                let shift = PAGE_SHIFT + order as usize;
+                // Every whole run of `order` still wanted that its pool
+                // has, in one walk; the page allocator gives the rest.
+                if pools.keeps(order) && dry & (1 << order) == 0 {
+                    let memcg = memcg.get_or_insert_with(|| pools.cgroup());
+                    let want = remaining >> shift;
+                    got = pools.take(order, mode, memcg.as_deref(), want, |run| {
+                        // A run that cannot be listed drops. `list` has
+                        // room for the runs of the largest orders: it grows
+                        // only after the page allocator fell back.
+                        failed |= list.push(run).is_err();
+                    }) << shift;
+                    if got < want << shift {
+                        dry |= 1 << order;
+                    }
                 }
-                if order == 0 {
+                if got == 0 {
+                    if let Ok(pages) = Pages::alloc(order, self.gfp(order)) {
+                        got = PAGE_SIZE << order;
+                        failed |= list.push(Run::new(pools.wrap(pages, mode))).is_err();
+                    }
+                }
+                if got > 0 || order == 0 {
                     break;
                 }
                 max_order = order - 1;
             }
             // On failure `list` drops: its runs go back to the page
             // allocator, not to the pools (see `discard`).
-            let Some(run) = got else {
+            if got == 0 || failed {
                 return Err(ENOMEM);
-            };
-            let n = run.len();
-            max_order = (n / PAGE_SIZE).trailing_zeros();
-            remaining -= n;
-            // A run that cannot be listed drops, and the list with it.
-            list.push(run)?;
+            }
+            remaining -= got;
         }
         Ok(list)
     }
