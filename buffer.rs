@@ -118,7 +118,7 @@ impl Buffer {
 
     /// A buffer of `len` bytes from `heap`, alone in a box (the KUnit
     /// suites' buffers that no dma-buf exports).
-    #[cfg(CONFIG_ION_RS_KUNIT_TEST)]
+    #[cfg(ion_rs_kunit)]
     pub(crate) fn boxed(
         heap: &Arc<heaps::Heap>,
         len: usize,
@@ -145,7 +145,7 @@ impl Buffer {
     }
 
     /// The pages, as the tables and the kernel mapping hold them.
-    #[cfg(CONFIG_ION_RS_KUNIT_TEST)]
+    #[cfg(ion_rs_kunit)]
     pub(crate) fn pages(&self) -> &Pages {
         &self.pages
     }
@@ -262,7 +262,7 @@ impl Buffer {
     }
 
     /// The number of attachments, and of those that are mapped.
-    #[cfg(CONFIG_ION_RS_KUNIT_TEST)]
+    #[cfg(ion_rs_kunit)]
     pub(crate) fn attachment_counts(&self) -> (usize, usize) {
         let inner = self.inner.lock();
         let all = || inner.attachments.iter().flatten();

@@ -136,7 +136,7 @@ pub(crate) fn register_all(ion: &Ion) -> usize {
     added
 }
 
-#[cfg(CONFIG_ION_RS_KUNIT_TEST)]
+#[cfg(ion_rs_kunit)]
 #[kunit_tests(rust_ion_dma_heap_names)]
 mod tests {
     use super::*;

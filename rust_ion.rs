@@ -19,7 +19,7 @@ mod dma_buf_ops;
 mod dma_heap;
 mod heaps;
 mod stats;
-#[cfg(CONFIG_ION_RS_KUNIT_TEST)]
+#[cfg(ion_rs_kunit)]
 mod tests;
 mod uapi;
 

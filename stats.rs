@@ -7,7 +7,7 @@ use kernel::sync::atomic::Atomic;
 pub(crate) use kernel::sync::atomic::Relaxed;
 
 /// A global event or object counter.
-#[cfg(CONFIG_ION_RS_KUNIT_TEST)]
+#[cfg(ion_rs_kunit)]
 pub(crate) type Counter = Atomic<i64>;
 
 pub(crate) static MAPS: Atomic<i64> = Atomic::new(0);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! KUnit suites, run when the module loads (CONFIG_ION_RS_KUNIT_TEST).
+//! KUnit suites, run when the module loads (CONFIG_ION_RS_KUNIT_TEST, the
+//! `ion_rs_kunit` cfg).
 
 use kernel::prelude::*;
 

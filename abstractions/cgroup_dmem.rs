@@ -136,7 +136,7 @@ unsafe impl Sync for Charge {}
 
 impl Charge {
     /// The bytes charged.
-    #[cfg(all(CONFIG_CGROUP_DMEM, CONFIG_KUNIT = "y"))]
+    #[cfg(all(CONFIG_CGROUP_DMEM, ion_rs_kunit))]
     pub(crate) fn size(&self) -> u64 {
         self.size
     }
@@ -152,6 +152,7 @@ impl Drop for Charge {
     }
 }
 
+#[cfg(ion_rs_kunit)]
 #[kernel::macros::kunit_tests(rust_kernel_cgroup_dmem)]
 mod tests {
     use super::*;

@@ -36,8 +36,10 @@ impl Area {
         NonNull::new(raw).map(|raw| Self { raw })
     }
 
-    /// The area named `name` (a reserved-memory node's name), if any.
-    #[cfg(CONFIG_DMA_CMA)]
+    /// The area named `name` (a reserved-memory node's name), if any. Names
+    /// come from the device tree, so only a kernel with OF (or the tests)
+    /// has it.
+    #[cfg(all(CONFIG_DMA_CMA, any(CONFIG_OF, ion_rs_kunit)))]
     pub(crate) fn by_name(name: &CStr) -> Option<Self> {
         (0..)
             // SAFETY: Looking up an index has no precondition; past the
@@ -111,6 +113,7 @@ impl Drop for CmaPages {
     }
 }
 
+#[cfg(ion_rs_kunit)]
 #[kunit_tests(rust_kernel_cma)]
 mod tests {
     use super::*;

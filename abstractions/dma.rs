@@ -233,7 +233,7 @@ impl Drop for MappedRun<'_> {
 
 /// What tests need to see through the DMA API, and a device that does not
 /// bounce: not for drivers.
-#[cfg(CONFIG_KUNIT = "y")]
+#[cfg(ion_rs_kunit)]
 pub(crate) mod testing {
     use super::*;
 
@@ -271,6 +271,7 @@ pub(crate) mod testing {
     }
 }
 
+#[cfg(ion_rs_kunit)]
 #[kunit_tests(rust_kernel_dma_any_device)]
 pub(crate) mod tests {
     use super::*;

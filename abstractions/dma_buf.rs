@@ -227,7 +227,7 @@ impl<T: Exporter> Attachment<T> {
     }
 
     /// The importer's device.
-    #[cfg(CONFIG_KUNIT = "y")]
+    #[cfg(ion_rs_kunit)]
     pub(crate) fn device(&self) -> &Device {
         &self.dev
     }
@@ -241,7 +241,7 @@ impl<T: Exporter> Attachment<T> {
     }
 
     /// Whether the attachment is mapped.
-    #[cfg(CONFIG_KUNIT = "y")]
+    #[cfg(ion_rs_kunit)]
     pub(crate) fn is_mapped(&self) -> bool {
         self.with_mappings(|_| ()) > 0
     }
@@ -280,7 +280,7 @@ unsafe impl<T: Exporter> AlwaysRefCounted for DmaBuf<T> {
 
 impl<T: Exporter> DmaBuf<T> {
     /// The C `struct dma_buf`.
-    #[cfg(CONFIG_KUNIT = "y")]
+    #[cfg(ion_rs_kunit)]
     pub(crate) fn as_raw(&self) -> *mut bindings::dma_buf {
         self.0.get()
     }
@@ -312,7 +312,7 @@ impl<T: Exporter> DmaBuf<T> {
     }
 
     /// The exporter name that the dma-buf reports (`exp_name`).
-    #[cfg(CONFIG_KUNIT = "y")]
+    #[cfg(ion_rs_kunit)]
     pub(crate) fn exp_name(&self) -> &CStr {
         // SAFETY: The dma-buf is live (invariant); `exp_name` is the
         // buffer's ([`Exporter::exp_name`]), alive until release.
@@ -613,7 +613,7 @@ impl<T: Exporter> Vtable<T> {
 
 /// What tests do to a dma-buf as an importer would, through the dma-buf
 /// core: not for drivers.
-#[cfg(CONFIG_KUNIT = "y")]
+#[cfg(ion_rs_kunit)]
 pub(crate) mod testing {
     use super::*;
     use kernel::error::to_result;
@@ -737,7 +737,7 @@ pub(crate) mod testing {
 /// A minimal exporter over page blocks, for the KUnit suites of this
 /// layer: it counts CPU accesses, attachments and releases, and maps in
 /// the wrong direction or vmaps short when asked to.
-#[cfg(CONFIG_KUNIT = "y")]
+#[cfg(ion_rs_kunit)]
 pub(crate) mod test_exporter {
     use super::super::{page::Pages, scatterlist::SgTable, vmalloc::Caching};
     use super::*;
@@ -846,6 +846,7 @@ pub(crate) mod test_exporter {
     }
 }
 
+#[cfg(ion_rs_kunit)]
 #[kunit_tests(rust_kernel_dma_buf_exporter)]
 mod tests {
     use super::test_exporter::{obj, Obj, CPU_ACCESS, RELEASED};

@@ -43,6 +43,7 @@ pub(crate) fn path_exists(path: &CStr) -> bool {
     true
 }
 
+#[cfg(ion_rs_kunit)]
 #[kunit_tests(rust_kernel_fs_path)]
 mod tests {
     use super::*;

@@ -165,6 +165,7 @@ impl<B: ContiguousPages> Drop for Allocation<B> {
     }
 }
 
+#[cfg(ion_rs_kunit)]
 #[kunit_tests(rust_kernel_genalloc)]
 mod tests {
     use super::super::page::{Gfp, Pages};

@@ -36,7 +36,7 @@ extern "C" {
     pub(crate) fn rust_helper_dev_has_dma_ops(dev: *mut device) -> bool;
     pub(crate) fn rust_helper_dma_need_sync(dev: *mut device, addr: dma_addr_t) -> bool;
     pub(crate) fn rust_helper_dma_to_phys(dev: *mut device, addr: dma_addr_t) -> phys_addr_t;
-    #[cfg(CONFIG_KUNIT = "y")]
+    #[cfg(ion_rs_kunit)]
     pub(crate) fn rust_helper_is_swiotlb_force_bounce(dev: *mut device) -> bool;
 
     pub(crate) fn rust_helper_sg_set_page(
@@ -74,7 +74,7 @@ extern "C" {
     pub(crate) fn rust_helper_get_mem_cgroup_charged() -> *mut kernel::bindings::mem_cgroup;
     pub(crate) fn rust_helper_mem_cgroup_get(memcg: *mut kernel::bindings::mem_cgroup);
     pub(crate) fn rust_helper_mem_cgroup_put(memcg: *mut kernel::bindings::mem_cgroup);
-    #[cfg(CONFIG_KUNIT = "y")]
+    #[cfg(ion_rs_kunit)]
     pub(crate) fn rust_helper_mem_cgroup_is_root(memcg: *mut kernel::bindings::mem_cgroup) -> bool;
     pub(crate) fn rust_helper_sysfs_attr_init(attr: *mut kernel::bindings::attribute);
 
@@ -82,12 +82,12 @@ extern "C" {
     pub(crate) fn rust_helper_page_kernel() -> pgprot_t;
     pub(crate) fn rust_helper_invalidate_kernel_vmap_range(vaddr: *mut c_void, size: c_int);
     pub(crate) fn rust_helper_flush_kernel_vmap_range(vaddr: *mut c_void, size: c_int);
-    #[cfg(CONFIG_KUNIT = "y")]
+    #[cfg(ion_rs_kunit)]
     pub(crate) fn rust_helper_phys_to_virt(addr: phys_addr_t) -> *mut c_void;
 
     pub(crate) fn rust_helper_gen_pool_alloc(pool: *mut GenPool, size: usize) -> c_ulong;
     pub(crate) fn rust_helper_dev_get_cma_area(dev: *mut device) -> *mut Cma;
-    #[cfg(CONFIG_KUNIT = "y")]
+    #[cfg(ion_rs_kunit)]
     pub(crate) fn rust_helper_kunit_mark_skipped(
         test: *mut kernel::bindings::kunit,
         why: *const c_char,
@@ -195,7 +195,7 @@ extern "C" {
     pub(crate) fn cma_get_name(cma: *const Cma) -> *const c_char;
 }
 
-#[cfg(CONFIG_DMA_CMA)]
+#[cfg(all(CONFIG_DMA_CMA, any(CONFIG_OF, ion_rs_kunit)))]
 extern "C" {
     pub(crate) fn dma_contiguous_get_area_by_idx(idx: c_uint) -> *mut Cma;
 }

@@ -66,7 +66,7 @@ impl Nid {
     }
 
     /// The node's number.
-    #[cfg(CONFIG_KUNIT = "y")]
+    #[cfg(ion_rs_kunit)]
     pub(crate) fn as_raw(self) -> i32 {
         self.0
     }
@@ -97,7 +97,7 @@ pub(crate) enum Walk {
     /// is unlocked (`LRU_REMOVED`).
     Take,
     /// Move the item to the tail and go on (`LRU_ROTATE`).
-    #[cfg(CONFIG_KUNIT = "y")]
+    #[cfg(ion_rs_kunit)]
     Rotate,
     /// Leave the item and go on (`LRU_SKIP`).
     Skip,
@@ -425,7 +425,7 @@ impl<T: Send + 'static> ListLru<T> {
                 unsafe { bindings::list_lru_isolate_move(list, item, &mut st.taken) };
                 bindings::lru_status::LRU_REMOVED
             }
-            #[cfg(CONFIG_KUNIT = "y")]
+            #[cfg(ion_rs_kunit)]
             Walk::Rotate => bindings::lru_status::LRU_ROTATE,
             Walk::Skip => bindings::lru_status::LRU_SKIP,
             Walk::Stop => {
@@ -455,7 +455,7 @@ impl<T: Send + 'static> ListLru<T> {
     }
 
     /// Items on every list of every node.
-    #[cfg(CONFIG_KUNIT = "y")]
+    #[cfg(ion_rs_kunit)]
     pub(crate) fn count(&self) -> usize {
         Nid::possible()
             // SAFETY: The list is live; `nid` is a possible node.
@@ -516,7 +516,7 @@ unsafe impl<T: Send + Sync + 'static> Sync for Item<T> {}
 
 impl<T: Send + 'static> Item<T> {
     /// The value, out of its node (which is freed).
-    #[cfg(CONFIG_KUNIT = "y")]
+    #[cfg(ion_rs_kunit)]
     pub(crate) fn into_inner(self) -> T {
         let this = ManuallyDrop::new(self);
         let node = this.node.as_ptr();
@@ -554,6 +554,7 @@ impl<T: Send + 'static> Drop for Item<T> {
     }
 }
 
+#[cfg(ion_rs_kunit)]
 #[kunit_tests(rust_kernel_list_lru)]
 mod tests {
     use super::*;

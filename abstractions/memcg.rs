@@ -15,7 +15,6 @@ use super::helpers;
 use core::ptr::NonNull;
 use kernel::{
     bindings,
-    prelude::*,
     sync::aref::{ARef, AlwaysRefCounted},
     types::Opaque,
 };
@@ -79,16 +78,18 @@ impl MemCgroup {
     }
 
     /// Whether this is the root cgroup, which charges nothing.
-    #[cfg(CONFIG_KUNIT = "y")]
+    #[cfg(ion_rs_kunit)]
     pub(crate) fn is_root(&self) -> bool {
         // SAFETY: `self` is live (invariant).
         unsafe { helpers::rust_helper_mem_cgroup_is_root(self.as_raw()) }
     }
 }
 
-#[kunit_tests(rust_kernel_memcg)]
+#[cfg(ion_rs_kunit)]
+#[kernel::macros::kunit_tests(rust_kernel_memcg)]
 mod tests {
     use super::*;
+    use kernel::prelude::*;
 
     /// A kernel thread charges the root cgroup (or nothing, with memory
     /// cgroups off), and a second reference is the same cgroup.

@@ -109,6 +109,7 @@ impl VmaNewExt for VmaNew {
     }
 }
 
+#[cfg(ion_rs_kunit)]
 #[kunit_tests(rust_kernel_mm_remap)]
 mod tests {
     use super::*;

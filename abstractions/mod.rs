@@ -24,7 +24,7 @@ pub(crate) mod dma_heap;
 pub(crate) mod fs;
 pub(crate) mod genalloc;
 pub(crate) mod helpers;
-#[cfg(CONFIG_KUNIT = "y")]
+#[cfg(ion_rs_kunit)]
 pub(crate) mod kunit;
 pub(crate) mod list_lru;
 pub(crate) mod memcg;

@@ -285,6 +285,7 @@ unsafe impl super::page::ContiguousPages for ReservedPages {
     }
 }
 
+#[cfg(ion_rs_kunit)]
 #[kunit_tests(rust_kernel_of_reserved_mem)]
 mod tests {
     use super::*;

@@ -90,7 +90,7 @@ impl Gfp {
     }
 
     /// Whether every flag of `other` is set in `self`.
-    #[cfg(CONFIG_KUNIT = "y")]
+    #[cfg(ion_rs_kunit)]
     pub(crate) fn contains(self, other: Self) -> bool {
         self.0 & other.0 == other.0
     }
@@ -411,6 +411,7 @@ impl Drop for ExactPages {
     }
 }
 
+#[cfg(ion_rs_kunit)]
 #[kunit_tests(rust_kernel_page_runs)]
 mod tests {
     use super::*;

@@ -131,7 +131,7 @@ impl<P: Segments> SgTable<P> {
     }
 
     /// The runs the table describes.
-    #[cfg(CONFIG_KUNIT = "y")]
+    #[cfg(ion_rs_kunit)]
     pub(crate) fn pages(&self) -> &P {
         &self.pages
     }
@@ -142,7 +142,7 @@ impl<P: Segments> SgTable<P> {
     }
 
     /// Total length in bytes.
-    #[cfg(CONFIG_KUNIT = "y")]
+    #[cfg(ion_rs_kunit)]
     pub(crate) fn len(&self) -> usize {
         self.entries().map(|e| e.len()).sum()
     }
@@ -343,6 +343,7 @@ impl<P: Segments> Drop for MappedSgTable<'_, P> {
     }
 }
 
+#[cfg(ion_rs_kunit)]
 #[kunit_tests(rust_kernel_sg_table)]
 mod tests {
     use super::super::page::{Gfp, Pages};

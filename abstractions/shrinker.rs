@@ -42,7 +42,7 @@ impl ShrinkControl<'_> {
 
     /// The allocation flags of the reclaim (`gfp_mask`): what the freeing
     /// may do, such as whether it may enter the file system.
-    #[cfg(CONFIG_KUNIT = "y")]
+    #[cfg(ion_rs_kunit)]
     pub(crate) fn gfp(&self) -> bindings::gfp_t {
         self.raw.gfp_mask
     }
@@ -55,7 +55,7 @@ impl ShrinkControl<'_> {
     /// Runs `f` with the control block of a reclaim of the root cgroup on
     /// `nid`, asking for `nr_to_scan` objects, as `kswapd` would: for tests
     /// of a shrinker's callbacks.
-    #[cfg(CONFIG_KUNIT = "y")]
+    #[cfg(ion_rs_kunit)]
     pub(crate) fn with_root<R>(
         nid: super::list_lru::Nid,
         nr_to_scan: usize,
@@ -151,7 +151,7 @@ impl<T: Shrinker> Registration<T> {
     /// Registers a shrinker named `name` over `data`, asked about node 0
     /// and the root cgroup only (the driver's shrinker is
     /// [`Registration::register_lru_aware`]).
-    #[cfg(CONFIG_KUNIT = "y")]
+    #[cfg(ion_rs_kunit)]
     pub(crate) fn register(name: &CStr, data: Arc<T>) -> Result<Self> {
         Self::register_with(name, 0, |_| Ok(data))
     }
@@ -275,6 +275,7 @@ impl<T: Shrinker> Drop for Registration<T> {
     }
 }
 
+#[cfg(ion_rs_kunit)]
 #[kunit_tests(rust_kernel_shrinker)]
 mod tests {
     use super::*;

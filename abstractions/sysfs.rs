@@ -135,6 +135,7 @@ unsafe extern "C" fn show_file<T: Show>(
     n as isize
 }
 
+#[cfg(ion_rs_kunit)]
 #[kunit_tests(rust_kernel_sysfs)]
 mod tests {
     use super::*;

@@ -80,7 +80,7 @@ impl<P: Segments> VMap<P> {
     }
 
     /// The pages the mapping maps.
-    #[cfg(CONFIG_KUNIT = "y")]
+    #[cfg(ion_rs_kunit)]
     pub(crate) fn pages(&self) -> &P {
         &self._pages
     }
@@ -122,6 +122,7 @@ impl<P: Segments> Drop for VMap<P> {
     }
 }
 
+#[cfg(ion_rs_kunit)]
 #[kunit_tests(rust_kernel_vmap_runs)]
 mod tests {
     use super::super::page::{ContiguousPages, Gfp, Pages};

@@ -27,6 +27,7 @@ pub(crate) fn flush_delayed<T: ?Sized, const ID: u64>(work: &DelayedWork<T, ID>)
     unsafe { bindings::flush_delayed_work(w.cast_mut().cast()) }
 }
 
+#[cfg(ion_rs_kunit)]
 #[kernel::macros::kunit_tests(rust_kernel_workqueue_flush)]
 mod tests {
     use super::*;

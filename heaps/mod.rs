@@ -282,7 +282,7 @@ impl Runs {
 
     /// The first run.
     #[cfg(all(
-        CONFIG_ION_RS_KUNIT_TEST,
+        ion_rs_kunit,
         any(CONFIG_ION_RS_HEAP_CARVEOUT, CONFIG_ION_RS_HEAP_CHUNK)
     ))]
     pub(crate) fn first(&self) -> Option<&Run> {

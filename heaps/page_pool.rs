@@ -478,6 +478,7 @@ impl Shrinker for Pools {
     }
 }
 
+#[cfg(ion_rs_kunit)]
 #[kunit_tests(ion_rs_page_pool)]
 mod tests {
     use super::*;

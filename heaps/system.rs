@@ -70,7 +70,7 @@ pub(crate) struct PoolConfig {
     pub(crate) zero_on_alloc: bool,
 }
 
-#[cfg(CONFIG_ION_RS_KUNIT_TEST)]
+#[cfg(ion_rs_kunit)]
 impl PoolConfig {
     pub(crate) const DEFAULT: Self = Self {
         max_bytes: 64 * kernel::sizes::SZ_1M,

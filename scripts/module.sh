@@ -107,4 +107,17 @@ elif [ -n "$intree" ]; then
 else
 	log "KDIR has no drivers/ion_rs hook: in-tree build skipped"
 fi
+# Without its tests, against a kernel with KUnit built in: the tests' cfg
+# is the module's own (Kbuild), and a board may build the module so. Skipped
+# as the in-tree build is.
+if [ -n "$kunit" ] && [ "$(cat "$MOD-notests/notests.sum" 2>/dev/null)" = "$srcsum" ]; then
+	log "module build without its tests ($flavour): sources unchanged since the last warning-free build"
+elif [ -n "$kunit" ]; then
+	mkdir -p "$MOD-notests"
+	rm -f "$MOD-notests/notests.sum"
+	step "module build without its tests (W=1 CLIPPY=1, $flavour)" checked_make \
+		"$MOD-notests/build.log" M="$TOP" MO="$MOD-notests" W=1 CLIPPY=1 \
+		$ION_RS_ALL CONFIG_ION_RS_KUNIT_TEST= modules
+	echo "$srcsum" >"$MOD-notests/notests.sum"
+fi
 echo "$MOD"
