@@ -8,6 +8,8 @@
 #   make shell    an interactive shell in the VM
 #   make bench    rust-ion against /dev/dma_heap/system, same boot
 #   make profile  where a small allocation's time goes (function_graph)
+#   make icount   instructions per allocate + close, per kernel function,
+#                 rust-ion against the dma-heap (a QEMU plugin counts)
 #
 #   make module [KERNEL=debian|debian-16k]
 #                 build ion_rs.ko for Debian's own arm64 kernel, from
@@ -59,8 +61,11 @@ bench:
 profile:
 	scripts/profile.sh
 
+icount:
+	scripts/icount.sh
+
 fmt:
 	scripts/lint.sh --fix
 
-.PHONY: modules modules_install clean run test shell bench profile fmt \
+.PHONY: modules modules_install clean run test shell bench profile icount fmt \
 	module module_install symbols

@@ -19,24 +19,6 @@
 #       cgroup: the price of charging, for both heaps
 . "$(dirname "$0")/lib.sh"
 
-# rust-ion's module as a board builds it, from the sources in $1, against
-# flavour $2's kernel, into $3: every heap, and no KUnit, whose suites would
-# run at every insmod and make up two thirds of the module's text (162 KB
-# against 57 KB). Both modules a bench compares are built so.
-board_module() {
-	local src=$1 f=$2 mo=$3 build
-	build=$("$TOP/scripts/kernel.sh" "$f") || return 1
-	rm -rf "$mo" && mkdir -p "$mo"
-	inroot make -C "$build" ARCH="$(karch "$f")" LLVM=1 -j"$(nproc)" M="$src" MO="$mo" \
-		CONFIG_ION_RS=m CONFIG_ION_RS_HEAP_SYSTEM=y CONFIG_ION_RS_HEAP_SYSTEM_CONTIG=y \
-		CONFIG_ION_RS_HEAP_CARVEOUT=y CONFIG_ION_RS_HEAP_CHUNK=y CONFIG_ION_RS_HEAP_CMA=y \
-		CONFIG_ION_RS_KUNIT_TEST= modules >"$mo/build.log" 2>&1 || {
-		tail -20 "$mo/build.log" >&2
-		return 1
-	}
-	echo "$mo/ion_rs.ko"
-}
-
 # The module of commit $1, built as board_module builds, for flavour $2,
 # for a before/after comparison.
 before_module() {

@@ -213,8 +213,11 @@ step "pack initramfs" initramfs
 mem=1G
 [ "$flavour" = debug ] && mem=2G
 [ "$flavour" = debian16k ] && mem=2G
-common=(-smp 2 -m "$mem" -nographic -no-reboot -net none)
+# RUST_ION_SMP: make icount counts on one vCPU.
+common=(-smp "${RUST_ION_SMP:-2}" -m "$mem" -nographic -no-reboot -net none)
 machine=(qemu-system-aarch64 -M virt -cpu max "${common[@]}")
+# make icount's instruction counter (a TCG plugin, with its arguments).
+[ -n "${RUST_ION_QEMU_PLUGIN:-}" ] && machine+=(-plugin "$RUST_ION_QEMU_PLUGIN")
 console=ttyAMA0
 if [ "$flavour" = x86 ]; then
 	# KVM where it can run a stock kernel (see kvm_usable), else TCG: slow,

@@ -4,12 +4,15 @@
  * (/dev/dma_heap/system), interleaved in the same boot.
  *
  *   ion_bench [-o out.json] [-r rounds] [-f paced frames] [-q] [-t]
+ *   ion_bench -c count -F ion|dma-heap [-L bytes]
  *
  * -q measures only allocate + close at 4 KiB and 64 KiB, 3000 times each:
  * the fixed cost of an allocation. -t (for make profile, under the
  * function tracer) allocates and closes one buffer of each face, 4 KiB
  * then 8 MiB, between "ion_bench: <face>-<KiB>k begin" and "end" lines in
- * the trace.
+ * the trace. -c (for make icount, under a QEMU plugin that counts every
+ * instruction) allocates and closes @count buffers of @bytes (4096) on one
+ * face and prints where rust-ion's module text is, nothing else.
  *
  * For each size: allocate + close latency (median, p99), warm (pools as
  * they are) and cold (rust-ion's pools drained first), cached and uncached
@@ -556,17 +559,50 @@ static void trace_one(struct alloc_ctx *c)
 	close(m);
 }
 
+/* -c: @n allocate + close of @len bytes on one face, and nothing else. */
+static int count_only(struct alloc_ctx *c, int n, bool ion, size_t len)
+{
+	char text[64] = "";
+	FILE *f = fopen("/sys/module/ion_rs/sections/.text", "r");
+
+	if (!f || !fgets(text, sizeof(text), f)) {
+		perror("/sys/module/ion_rs/sections/.text");
+		return 1;
+	}
+	fclose(f);
+	printf("icount: ion_rs .text %s", text);
+	c->flags = ION_FLAG_CACHED;
+	for (int i = 0; i < n; i++) {
+		int fd = alloc_one(c, ion, len);
+
+		if (fd < 0) {
+			fprintf(stderr, "alloc %zu: %s\n", len, strerror(-fd));
+			return 1;
+		}
+		close(fd);
+	}
+	printf("icount: %d x %zu on %s\n", n, len, ion ? "ion" : "dma-heap");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *out = "bench.json";
 	struct alloc_ctx c;
 	int rounds = 1, card, opt;
 
-	int paced_frames = 200;
-	bool quick = false, trace = false;
+	int paced_frames = 200, count = -1;
+	bool quick = false, trace = false, count_ion = true;
+	size_t count_len = 4096;
 
-	while ((opt = getopt(argc, argv, "o:r:f:qt")) != -1) {
-		if (opt == 'o')
+	while ((opt = getopt(argc, argv, "o:r:f:qtc:F:L:")) != -1) {
+		if (opt == 'c')
+			count = atoi(optarg);
+		else if (opt == 'F')
+			count_ion = strcmp(optarg, "dma-heap");
+		else if (opt == 'L')
+			count_len = strtoul(optarg, NULL, 0);
+		else if (opt == 'o')
 			out = optarg;
 		else if (opt == 'r')
 			rounds = atoi(optarg);
@@ -585,6 +621,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	c.id = ion_heap_by_type(c.ion, ION_HEAP_TYPE_SYSTEM);
+	if (count >= 0)
+		return count_only(&c, count, count_ion, count_len);
 	if (trace) {
 		c.flags = ION_FLAG_CACHED;
 		trace_one(&c);
