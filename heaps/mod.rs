@@ -472,28 +472,37 @@ impl Heap {
             None => None,
         };
         let mut runs = self.ops.allocate(len, mode)?;
-        // What the heap really gave out (a chunk heap rounds up to chunks).
-        let len = runs.iter().map(Run::len).sum();
-        // A scatterlist entry holds less than 4 GiB.
-        if runs.iter().any(|r| u32::try_from(r.len()).is_err()) {
+        // What the heap really gave out (a chunk heap rounds up to chunks);
+        // a scatterlist entry holds less than 4 GiB.
+        let len = runs.iter().try_fold(0, |len, r| {
+            let n = r.len();
+            u32::try_from(n)
+                .ok()
+                .and_then(|_| usize::checked_add(len, n))
+        });
+        let Some(len) = len else {
             self.ops.free(&mut runs, mode);
             return Err(EINVAL);
-        }
-        let n = runs.len() as i64;
-        let alloc = Allocation {
-            heap: self.clone(),
-            runs,
-            len,
-            mode,
-            handed_out: Atomic::new(false),
-            _charge: charge,
         };
-        // Counted from here: the allocation's drop uncounts it, whichever
-        // path drops it.
+        let n = runs.len() as i64;
+        // Built in place. If there is no memory for it, `runs` drops
+        // unlisted: back to the page allocator, uncounted.
+        let alloc = Arc::init(
+            init!(Allocation {
+                heap: self.clone(),
+                runs,
+                len,
+                mode,
+                handed_out: Atomic::new(false),
+                _charge: charge,
+            }),
+            GFP_KERNEL,
+        )?;
+        // Counted from here: the allocation's drop uncounts it.
         self.bytes.add(len as i64, Relaxed);
         self.buffers.add(1, Relaxed);
         self.runs.add(n, Relaxed);
-        Ok(Arc::new(alloc, GFP_KERNEL)?)
+        Ok(alloc)
     }
 
     /// Whether every byte of the heap's buffers is charged to a cgroup: to
