@@ -232,6 +232,18 @@ static void refused_alloc(struct alloc_ctx *c, bool ion)
 		exit(1);
 }
 
+/*
+ * Records each face's median and p99 of its @n samples in @t as @what, and
+ * frees the samples.
+ */
+static void record_faces(const char *what, double *t[2], int n)
+{
+	for (int k = 0; k < 2; k++) {
+		record(what, 0, k ? "dma-heap" : "ion", pct(t[k], n, 0.5), pct(t[k], n, 0.99));
+		free(t[k]);
+	}
+}
+
 /* refused_alloc(), back to back. */
 static void bench_refused(struct alloc_ctx *c, int n)
 {
@@ -245,11 +257,7 @@ static void bench_refused(struct alloc_ctx *c, int n)
 			t[k][i] = now_us() - t0;
 		}
 	}
-	for (int k = 0; k < 2; k++)
-		record("alloc_refused", 0, k ? "dma-heap" : "ion", pct(t[k], n, 0.5),
-		       pct(t[k], n, 0.99));
-	free(t[0]);
-	free(t[1]);
+	record_faces("alloc_refused", t, n);
 }
 
 /*
@@ -314,11 +322,7 @@ static void bench_paced_refused(struct alloc_ctx *c, int frames)
 			t[k][f] = now_us() - t0;
 		}
 	}
-	for (int k = 0; k < 2; k++)
-		record("paced_refused", 0, k ? "dma-heap" : "ion", pct(t[k], frames, 0.5),
-		       pct(t[k], frames, 0.99));
-	free(t[0]);
-	free(t[1]);
+	record_faces("paced_refused", t, frames);
 }
 
 #define PACED_K 4
