@@ -178,7 +178,8 @@ initramfs() {
 		cp "$STAGE/lib/modules/$REL/updates/ion_rs.ko" "$r/lib/modules/"
 		debian_modules "$r"
 	else
-		# bench.sh passes its own build of the module (RUST_ION_KO).
+		# bench.sh and icount.sh pass the module as a board builds it
+		# (RUST_ION_KO).
 		cp "${RUST_ION_KO:-$MOD/ion_rs.ko}" "$r/lib/modules/"
 	fi
 	# bench.sh's before/after comparison: another build, run after this one.
