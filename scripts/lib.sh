@@ -109,6 +109,12 @@ apt_get() {
 	) 8>"$CACHE/.apt.lock"
 }
 
+# The module with every heap, on the make command line of an external build
+# (for a kernel that may not know the options): module.sh's builds and
+# board_module's.
+ION_RS_ALL="CONFIG_ION_RS=m CONFIG_ION_RS_HEAP_SYSTEM=y CONFIG_ION_RS_HEAP_SYSTEM_CONTIG=y
+CONFIG_ION_RS_HEAP_CARVEOUT=y CONFIG_ION_RS_HEAP_CHUNK=y CONFIG_ION_RS_HEAP_CMA=y"
+
 # rust-ion's module as a board builds it, from the sources in $1, against
 # flavour $2's kernel, into $3: every heap, and no KUnit, whose suites would
 # run at every insmod and make up two thirds of the module's text (162 KB
@@ -118,10 +124,9 @@ board_module() {
 	local src=$1 f=$2 mo=$3 build
 	build=$("$TOP/scripts/kernel.sh" "$f") || return 1
 	rm -rf "$mo" && mkdir -p "$mo"
+	# shellcheck disable=SC2086 # a list of options
 	inroot make -C "$build" ARCH="$(karch "$f")" LLVM=1 -j"$(nproc)" M="$src" MO="$mo" \
-		CONFIG_ION_RS=m CONFIG_ION_RS_HEAP_SYSTEM=y CONFIG_ION_RS_HEAP_SYSTEM_CONTIG=y \
-		CONFIG_ION_RS_HEAP_CARVEOUT=y CONFIG_ION_RS_HEAP_CHUNK=y CONFIG_ION_RS_HEAP_CMA=y \
-		CONFIG_ION_RS_KUNIT_TEST= modules >"$mo/build.log" 2>&1 || {
+		$ION_RS_ALL CONFIG_ION_RS_KUNIT_TEST= modules >"$mo/build.log" 2>&1 || {
 		tail -20 "$mo/build.log" >&2
 		return 1
 	}

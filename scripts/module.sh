@@ -12,8 +12,6 @@
 flavour=$1
 BUILD=$2
 MOD=$CACHE/mod/$flavour
-ION_RS_ALL="CONFIG_ION_RS=m CONFIG_ION_RS_HEAP_SYSTEM=y CONFIG_ION_RS_HEAP_SYSTEM_CONTIG=y
-CONFIG_ION_RS_HEAP_CARVEOUT=y CONFIG_ION_RS_HEAP_CHUNK=y CONFIG_ION_RS_HEAP_CMA=y"
 mkdir -p "$MOD"
 SRC=$(readlink -f "$BUILD/source" 2>/dev/null || echo "$BUILD")
 intree=
