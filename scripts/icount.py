@@ -8,6 +8,12 @@ N2 allocations; a block's instructions times its runs go to the function
 holding its address (System.map, and the module's .text symbols at the
 address the guest printed). (count(N2) - count(N1)) / (N2 - N1) is one
 allocate + close.
+
+It also prints each face's footprint: the translated blocks that run on
+every allocate + close (at least N2 - N1 more runs in the second count),
+and the 64-byte lines and pages of code they span. Under TCG, what an
+allocation costs after an idle period (make bench's paced rows) follows
+how many distinct blocks it runs, not how often it runs them.
 """
 import argparse
 import bisect
@@ -41,14 +47,35 @@ def module_symbols(objdump_t, base):
     return syms
 
 
-def per_function(path, addrs, names):
-    counts = collections.Counter()
+def blocks(path):
+    """(address, instructions, runs) of every translation of a block."""
     with open(path) as f:
-        for line in f:
-            vaddr, insns, runs = line.split()
-            i = bisect.bisect_right(addrs, int(vaddr, 16)) - 1
-            counts[names[i] if i >= 0 else "?"] += int(insns) * int(runs)
+        return [(int(v, 16), int(i), int(r)) for v, i, r in (line.split() for line in f)]
+
+
+def per_function(b, addrs, names):
+    counts = collections.Counter()
+    for vaddr, insns, runs in b:
+        i = bisect.bisect_right(addrs, vaddr) - 1
+        counts[names[i] if i >= 0 else "?"] += insns * runs
     return counts
+
+
+def footprint(lo, hi, n):
+    """Blocks that ran at least once more per allocate + close, and the
+    64-byte lines and 4 KiB pages of code they span (arm64: 4 bytes an
+    instruction). The translations of one address count as one block."""
+    def by_address(b):
+        out = collections.defaultdict(lambda: [0, 0])
+        for vaddr, insns, runs in b:
+            out[vaddr][0] = max(out[vaddr][0], insns)
+            out[vaddr][1] += runs
+        return out
+    lo, hi = by_address(lo), by_address(hi)
+    run = [(a, i) for a, (i, r) in hi.items() if r - lo.get(a, (0, 0))[1] >= n]
+    lines = {x >> 6 for a, i in run for x in range(a, a + 4 * i, 64)}
+    lines |= {(a + 4 * i - 1) >> 6 for a, i in run}
+    return len(run), len(lines), len({a >> 12 for a, _ in run})
 
 
 def main():
@@ -65,11 +92,13 @@ def main():
     addrs = [s[0] for s in syms]
     names = [s[1] for s in syms]
     n = a.runs[1] - a.runs[0]
-    per = []
+    per, foot = [], []
     for lo, hi in ((a.face[0], a.face[1]), (a.face[2], a.face[3])):
+        lo, hi = blocks(lo), blocks(hi)
         c1 = per_function(lo, addrs, names)
         c2 = per_function(hi, addrs, names)
         per.append({k: (c2[k] - c1[k]) / n for k in set(c1) | set(c2)})
+        foot.append(footprint(lo, hi, n))
     ion, heap = per
     keys = set(ion) | set(heap)
 
@@ -84,6 +113,10 @@ def main():
                         ("Rust helpers (rust_helper_*)", lambda k: k.startswith("rust_helper_"))):
         i, h = total(ion, pred), total(heap, pred)
         print(f"{label:60} {i:8.0f} {h:9.0f} {i - h:10.0f}")
+    for k, label in enumerate(("distinct blocks run every time", "their 64-byte lines",
+                               "their 4 KiB pages")):
+        i, h = foot[0][k], foot[1][k]
+        print(f"{label:60} {i:8} {h:9} {i - h:10}")
     print()
     rows = sorted(keys, key=lambda k: -abs(ion.get(k, 0) - heap.get(k, 0)))
     for k in rows[:a.rows]:
