@@ -341,18 +341,31 @@ impl Pools {
         run
     }
 
-    /// Keeps a run that its owner gives up, on the list of the cgroup its
-    /// node is charged to, to be zeroed later by the work item (or on the
+    /// Keeps the runs that their owner gives up (a buffer's, when it is
+    /// freed), each on the list of the cgroup its node is charged to, to be
+    /// zeroed later by the work item, armed once for them all (or on the
     /// way out). A run the pools do not keep (full, or of another mode)
     /// drops, back to the page allocator.
-    pub(crate) fn give(self: &Arc<Self>, mut k: Pooled, mode: CacheMode) {
+    pub(crate) fn give(self: &Arc<Self>, runs: impl IntoIterator<Item = Pooled>, mode: CacheMode) {
+        let mut kept = false;
+        for k in runs {
+            kept |= self.keep(k, mode);
+        }
+        if kept && !self.zero_on_alloc {
+            // Already armed is fine: the zeroer sees these runs too.
+            let _ = system_dfl().enqueue_delayed(self.clone(), ZERO_DELAY);
+        }
+    }
+
+    /// Lists `k` as a dirty run of `mode`; whether it was kept.
+    fn keep(&self, mut k: Pooled, mode: CacheMode) -> bool {
         let Some(i) = index(k.pages.order(), mode) else {
-            return;
+            return false;
         };
         let n = 1i64 << order_of(i);
         if self.pages.fetch_add(n, Relaxed) + n > self.max_pages as i64 {
             self.pages.add(-n, Relaxed);
-            return;
+            return false;
         }
         k.zeroed = false;
         k.clean = false;
@@ -360,14 +373,13 @@ impl Pools {
         if !self.zero_on_alloc {
             self.dirty[i].add(1, Relaxed);
         }
-        if let Err(k) = self.lists[i].add(k) {
-            // A run of the other mode: not ours to keep.
-            self.forget(i, &k);
-            return;
-        }
-        if !self.zero_on_alloc {
-            // Already armed is fine: the zeroer sees this run too.
-            let _ = system_dfl().enqueue_delayed(self.clone(), ZERO_DELAY);
+        match self.lists[i].add(k) {
+            Ok(()) => true,
+            Err(k) => {
+                // A run of the other mode: not ours to keep.
+                self.forget(i, &k);
+                false
+            }
         }
     }
 
@@ -502,7 +514,7 @@ mod tests {
 
     fn give_back(p: &Arc<Pools>, r: Run, mode: CacheMode) {
         if let Source::Pooled(k) = r.source {
-            p.give(k, mode);
+            p.give([k], mode);
         }
     }
 
@@ -524,7 +536,7 @@ mod tests {
             let p = reg.data();
             let memcg = p.cgroup();
             for _ in 0..3 {
-                p.give(run(p, CacheMode::Cached)?, CacheMode::Cached);
+                p.give([run(p, CacheMode::Cached)?], CacheMode::Cached);
             }
             // The third run was over the bound: back to the page allocator.
             assert_eq!(p.runs[0].load(Relaxed), 2);
@@ -567,7 +579,7 @@ mod tests {
         let reg = pools(4, Account::Memcg)?;
         let p = reg.data();
         for _ in 0..3 {
-            p.give(run(p, CacheMode::Uncached)?, CacheMode::Uncached);
+            p.give([run(p, CacheMode::Uncached)?], CacheMode::Uncached);
         }
         p.flush();
         let per_run = 1usize << ORDERS[0];

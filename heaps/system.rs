@@ -102,14 +102,6 @@ impl SystemHeap {
                 | (self.account.gfp() - Gfp::retry_mayfail())
         }
     }
-
-    /// Gives a run to its pool, or back to the page allocator (its drop) if
-    /// the pool is full or does not keep its order.
-    fn free_run(&self, run: Run, mode: CacheMode) {
-        if let Source::Pooled(k) = run.source {
-            self.pools().give(k, mode);
-        }
-    }
 }
 
 impl HeapOps for SystemHeap {
@@ -174,10 +166,14 @@ impl HeapOps for SystemHeap {
         Ok(list)
     }
 
+    /// Gives the runs to their pools; a run that no pool keeps (a single
+    /// page, or a pool is full) drops, back to the page allocator.
     fn free(&self, runs: &mut Runs, mode: CacheMode) {
-        for r in runs.take_all() {
-            self.free_run(r, mode);
-        }
+        let pooled = runs.take_all().filter_map(|r| match r.source {
+            Source::Pooled(k) => Some(k),
+            _ => None,
+        });
+        self.pools().give(pooled, mode);
     }
 
     /// The runs of a buffer that never reached userspace go back to the
