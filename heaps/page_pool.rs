@@ -284,10 +284,16 @@ impl Pools {
 
     /// Drops the counts of a run of pool `i` that leaves the pools.
     fn forget(&self, i: usize, k: &Kept) {
-        self.pages.add(-(1i64 << order_of(i)), Relaxed);
-        self.runs[i].add(-1, Relaxed);
-        if !k.zeroed && !self.zero_on_alloc {
-            self.dirty[i].add(-1, Relaxed);
+        self.uncount(i, 1, usize::from(!k.zeroed));
+    }
+
+    /// Drops the counts of `runs` runs of pool `i` that left the pools,
+    /// `dirty` of them not zeroed.
+    fn uncount(&self, i: usize, runs: usize, dirty: usize) {
+        self.pages.add(-((runs as i64) << order_of(i)), Relaxed);
+        self.runs[i].add(-(runs as i64), Relaxed);
+        if dirty > 0 && !self.zero_on_alloc {
+            self.dirty[i].add(-(dirty as i64), Relaxed);
         }
     }
 
@@ -307,7 +313,7 @@ impl Pools {
         let Some(i) = index(order, mode) else {
             return 0;
         };
-        let mut got = 0;
+        let (mut got, mut dirty) = (0, 0);
         for nid in Nid::possible() {
             if got == want {
                 break;
@@ -317,8 +323,15 @@ impl Pools {
                 memcg,
                 want - got,
                 |_| Walk::Take,
-                |k| each(self.hand_out(i, k)),
+                |k| {
+                    dirty += usize::from(!k.zeroed);
+                    each(Self::hand_out(k));
+                },
             );
+        }
+        // Counted once for the walk, after the runs left the lists.
+        if got > 0 {
+            self.uncount(i, got, dirty);
         }
         self.hits[i].add(got as i64, Relaxed);
         if got < want {
@@ -327,9 +340,9 @@ impl Pools {
         got
     }
 
-    /// A run of pool `i` that a walk took, zeroed, as the run it leaves as.
-    fn hand_out(&self, i: usize, mut k: Pooled) -> Run {
-        self.forget(i, &k);
+    /// A run that a walk took off a pool, zeroed, as the run it leaves as
+    /// (its pool's counts are the walk's to drop).
+    fn hand_out(mut k: Pooled) -> Run {
         if !k.zeroed {
             k.pages.zero();
         }
