@@ -27,7 +27,9 @@ if [ "$flavour" = debian16k ]; then
 	ln -sfn "$("$TOP/scripts/kernel.sh" --unpack)" "$BUILD/source"
 else
 	BUILD=$("$TOP/scripts/kernel.sh" "$flavour")
-	MOD=$("$TOP/scripts/module.sh" "$flavour" "$BUILD")
+	# bench.sh and icount.sh bring the module as a board builds it
+	# (RUST_ION_KO); make test's builds and checks are not theirs to run.
+	[ -n "${RUST_ION_KO:-}" ] || MOD=$("$TOP/scripts/module.sh" "$flavour" "$BUILD")
 fi
 # RUST_ION_OUT names another output directory, so that a second run of the
 # same flavour (a soak beside a test) does not write over the first's log.
@@ -178,8 +180,6 @@ initramfs() {
 		cp "$STAGE/lib/modules/$REL/updates/ion_rs.ko" "$r/lib/modules/"
 		debian_modules "$r"
 	else
-		# bench.sh and icount.sh pass the module as a board builds it
-		# (RUST_ION_KO).
 		cp "${RUST_ION_KO:-$MOD/ion_rs.ko}" "$r/lib/modules/"
 	fi
 	# bench.sh's before/after comparison: another build, run after this one.
