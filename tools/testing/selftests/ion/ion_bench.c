@@ -426,7 +426,7 @@ static void bench_paced(struct alloc_ctx *c, bool ion, size_t len, int frames,
  */
 static void pool_counts(long *hits, long *misses)
 {
-	FILE *f = fopen("/sys/kernel/debug/ion/stats", "r");
+	FILE *f = fopen(ION_STATS, "r");
 	char line[256];
 
 	*hits = *misses = 0;
